@@ -1,0 +1,1 @@
+"""Adapters to agency databases: change sources (capture) and replica sinks."""

@@ -1,0 +1,1 @@
+"""PostgreSQL change data capture: slot and publication, pgoutput decoding, snapshot, delivery."""

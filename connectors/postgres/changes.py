@@ -1,0 +1,150 @@
+"""pgoutput messages -> :class:`~sync.types.ChangeEvent`.
+
+Changes are buffered per transaction and released at its commit, so a batch never ends inside
+a transaction. Every event gets the transaction's commit LSN and its index inside the
+transaction (from 1; 0 belongs to snapshot rows). An update that changes the primary key becomes
+a delete of the old key followed by a create of the new one, as Debezium does, so each key's
+history stays on its own partition.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from connectors.postgres import pgoutput
+from connectors.postgres.values import convert_text
+from sync.errors import DecodeError
+from sync.types import ChangeEvent, Lsn, Op, Position, TableRef
+
+
+@dataclass
+class DecodedBatch:
+    events: list[ChangeEvent] = field(default_factory=list)
+    end_lsn: Lsn | None = None  # where the slot may advance once ``events`` are acknowledged
+    captured: Counter[str] = field(default_factory=Counter)  # changes per table
+
+
+@dataclass
+class _Transaction:
+    xid: int
+    commit_lsn: Lsn
+    commit_time: datetime
+    events: list[ChangeEvent] = field(default_factory=list)
+
+
+class ChangeDecoder:
+    """Decodes peeked pgoutput messages of the tables in ``key_columns`` into change events."""
+
+    def __init__(self, source: str, key_columns: Mapping[TableRef, tuple[str, ...]]) -> None:
+        self.source = source
+        self.key_columns = dict(key_columns)
+        self.relations = pgoutput.RelationCache()
+
+    def decode(self, messages: Iterable[tuple[Lsn, bytes]]) -> DecodedBatch:
+        batch = DecodedBatch()
+        txn: _Transaction | None = None
+        for _lsn, data in messages:
+            message = pgoutput.decode_message(data)
+            if isinstance(message, pgoutput.Begin):
+                txn = _Transaction(message.xid, message.final_lsn, message.commit_time)
+            elif isinstance(message, pgoutput.Commit):
+                if txn is not None:
+                    batch.events.extend(txn.events)
+                    batch.captured.update(str(e.table) for e in txn.events)
+                batch.end_lsn = message.end_lsn
+                txn = None
+            elif isinstance(message, pgoutput.Relation):
+                self.relations.add(message)
+            elif isinstance(message, pgoutput.Insert | pgoutput.Update | pgoutput.Delete):
+                if txn is None:
+                    raise DecodeError("pgoutput row change outside a transaction")
+                self._on_row_change(txn, message)
+        return batch
+
+    def _on_row_change(
+        self, txn: _Transaction, message: pgoutput.Insert | pgoutput.Update | pgoutput.Delete
+    ) -> None:
+        relation = self.relations.get(message.relation_oid)
+        table = TableRef(relation.namespace, relation.name)
+        keys = self.key_columns.get(table)
+        if keys is None:
+            return  # published but not captured by this connector
+        if isinstance(message, pgoutput.Insert):
+            after = self._row(relation, message.new, None)
+            self._emit(txn, Op.CREATE, table, keys, None, after)
+        elif isinstance(message, pgoutput.Update):
+            before = self._row(relation, message.old, None) if message.old else None
+            after = self._row(relation, message.new, before)
+            old_key = _key_of(before, keys) if before else None
+            if old_key is not None and old_key != _key_of(after, keys):
+                self._emit(txn, Op.DELETE, table, keys, before, None)
+                self._emit(txn, Op.CREATE, table, keys, None, after)
+            else:
+                self._emit(txn, Op.UPDATE, table, keys, None, after)
+        else:
+            before = self._row(relation, message.old, None)
+            self._emit(txn, Op.DELETE, table, keys, before, None)
+
+    def _emit(
+        self,
+        txn: _Transaction,
+        op: Op,
+        table: TableRef,
+        keys: tuple[str, ...],
+        before: dict[str, Any] | None,
+        after: dict[str, Any] | None,
+    ) -> None:
+        image = after if after is not None else before
+        assert image is not None
+        position = Position(txn.commit_lsn, len(txn.events) + 1)
+        txn.events.append(
+            ChangeEvent(
+                op=op,
+                table=table,
+                key=_key_of(image, keys),
+                # a delete's old image holds only the key unless REPLICA IDENTITY FULL
+                before=before if op is not Op.DELETE or _is_full(before, keys) else None,
+                after=after,
+                position=position,
+                txid=txn.xid,
+                commit_time=txn.commit_time,
+                event_id=ChangeEvent.make_event_id(self.source, position),
+                source=self.source,
+            )
+        )
+
+    def _row(
+        self,
+        relation: pgoutput.Relation,
+        values: tuple[Any, ...],
+        previous: Mapping[str, Any] | None,
+    ) -> dict[str, Any]:
+        row: dict[str, Any] = {}
+        for column, value in zip(relation.columns, values, strict=True):
+            if value is pgoutput.UNCHANGED_TOAST:
+                if previous is None or previous.get(column.name) is None:
+                    raise DecodeError(
+                        f"{relation.namespace}.{relation.name}.{column.name}: an unchanged "
+                        "out-of-line (TOAST) value was not sent; set REPLICA IDENTITY FULL on "
+                        "the table so updates carry it"
+                    )
+                row[column.name] = previous[column.name]
+            elif value is None:
+                row[column.name] = None
+            elif isinstance(value, bytes):
+                raise DecodeError(f"binary pgoutput value for {column.name}: not requested")
+            else:
+                row[column.name] = convert_text(column.type_oid, value)
+        return row
+
+
+def _key_of(row: Mapping[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
+    return {name: row[name] for name in keys}
+
+
+def _is_full(row: Mapping[str, Any] | None, keys: tuple[str, ...]) -> bool:
+    return row is not None and any(v is not None for k, v in row.items() if k not in keys)

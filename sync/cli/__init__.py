@@ -1,0 +1,1 @@
+"""The ``govsync`` command: one CLI for operators, SREs and schema reviewers."""

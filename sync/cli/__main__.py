@@ -1,0 +1,3 @@
+from sync.cli.main import cli
+
+cli(prog_name="govsync")

@@ -1,0 +1,25 @@
+"""The click group; each command lives in its own module and stays thin."""
+
+from __future__ import annotations
+
+import logging
+
+import click
+
+from sync.cli import connector, processor, registry, up
+
+
+@click.group()
+@click.option("--log-level", default="INFO", show_default=True, help="Logging level.")
+def cli(log_level: str) -> None:
+    """govsync: inter-agency data sync from source databases to subscriber replicas."""
+    logging.basicConfig(
+        level=log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+cli.add_command(up.up)
+cli.add_command(connector.connector)
+cli.add_command(processor.processor)
+cli.add_command(registry.registry)

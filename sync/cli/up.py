@@ -1,0 +1,60 @@
+"""``govsync up``: start the embedded federation and keep it running until Ctrl-C."""
+
+from __future__ import annotations
+
+import signal
+import tempfile
+from pathlib import Path
+from types import FrameType
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from sync.stack.description import StackDescription
+from sync.stack.federation import EmbeddedFederation, FederationOptions
+
+console = Console()
+
+
+@click.command()
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Where the stack keeps its state; a temporary directory if omitted.")
+@click.option("--citizens", default=3_000, show_default=True,
+              help="Demo citizens loaded into a new population database.")
+def up(data_dir: Path | None, citizens: int) -> None:
+    """Start PostgreSQL, the broker, the registry, the population connector and a
+    subscriber's processor; stop them all on Ctrl-C."""
+    data_dir = data_dir or Path(tempfile.mkdtemp(prefix="govsync-"))
+    stopping = {"now": False}
+
+    def on_signal(_signum: int, _frame: FrameType | None) -> None:
+        stopping["now"] = True
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    federation = EmbeddedFederation(FederationOptions(data_dir=data_dir, citizens=citizens))
+    with console.status("starting the embedded federation…"):
+        description = federation.start()
+    try:
+        _print(description, data_dir)
+        federation.supervise(lambda: stopping["now"], lambda m: console.print(f"[yellow]{m}"))
+    finally:
+        with console.status("stopping…"):
+            federation.stop()
+        console.print("[green]stopped every process of the stack")
+
+
+def _print(description: StackDescription, data_dir: Path) -> None:
+    table = Table(title="govsync embedded federation")
+    for column in ("name", "role", "pid", "metrics"):
+        table.add_column(column)
+    for process in description.processes:
+        table.add_row(process.name, process.role, str(process.pid), process.metrics_url or "")
+    console.print(table)
+    console.print(f"broker      {description.bootstrap}")
+    console.print(f"registry    {description.registry_url}")
+    for db in description.databases:
+        console.print(f"{db.role:<11} {db.agency}: {db.dsn}")
+    console.print(f"stack.json  {data_dir / 'stack.json'}")
+    console.print("Ctrl-C stops everything.")

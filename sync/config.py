@@ -1,0 +1,70 @@
+"""Settings for each kind of govsync process, read from ``GOVSYNC_*`` environment variables.
+
+Built once at the edge (the CLI) and passed down; nothing below the CLI reads the environment.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_COMMON = SettingsConfigDict(env_prefix="GOVSYNC_", frozen=True, extra="ignore")
+
+
+class KafkaSettings(BaseSettings):
+    model_config = _COMMON
+
+    bootstrap: str = Field(description="Kafka bootstrap servers, host:port[,host:port]")
+    registry_url: str = Field(description="Confluent-compatible schema registry URL")
+    topic_prefix: str = Field(default="", description="Prefix for every topic and subject")
+    partitions: int = Field(default=3, ge=1, description="Partitions of topics govsync creates")
+
+
+class ConnectorSettings(KafkaSettings):
+    """One CDC connector: a source database and the contracts of the tables it publishes."""
+
+    source: str = Field(description="Source agency code, e.g. population")
+    source_dsn: str = Field(description="libpq connection string of the source database")
+    tables: tuple[str, ...] = Field(default=(), description="Entities to capture; all if empty")
+    slot: str = Field(default="", description="Replication slot name; govsync_<source> if empty")
+    max_changes: int = Field(default=20_000, ge=1, description="Changes read per poll")
+    poll_interval: float = Field(default=0.05, gt=0, description="Seconds between idle polls")
+    snapshot_chunk: int = Field(default=5_000, ge=1)
+    metrics_port: int = Field(default=0, description="Port of /metrics; 0 disables it")
+    schemas_dir: Path | None = None
+
+    @property
+    def slot_name(self) -> str:
+        return self.slot or f"govsync_{self.source}"
+
+    @property
+    def publication(self) -> str:
+        return self.slot_name
+
+
+class ProcessorSettings(KafkaSettings):
+    """One subscribing agency's processor: which topics, which replica."""
+
+    agency: str = Field(description="Subscribing agency code")
+    replica_dsn: str = Field(description="libpq connection string of the agency's replica")
+    topics: tuple[str, ...] = Field(description="Contract topics (without prefix) to apply")
+    web_port: int = Field(default=0, description="Port of the worker's web server and /metrics")
+    data_dir: Path = Field(default=Path("."), description="Worker state directory")
+    batch_size: int = Field(default=2_000, ge=1)
+    batch_seconds: float = Field(default=0.1, gt=0)
+    session_timeout: float = Field(default=6.0, gt=0)
+    schemas_dir: Path | None = None
+
+    @property
+    def group_id(self) -> str:
+        return f"{self.topic_prefix}govsync-replica-{self.agency}"
+
+
+class RegistrySettings(BaseSettings):
+    model_config = _COMMON
+
+    registry_dsn: str = Field(description="libpq connection string of the registry's store")
+    host: str = "127.0.0.1"
+    port: int = 8081

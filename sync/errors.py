@@ -1,0 +1,115 @@
+"""The govsync error tree.
+
+::
+
+    GovsyncError                      root of every error we raise on purpose
+    ├── Retryable                     marker: transient, retry with backoff, never dead-letter
+    ├── Fatal                         marker: permanent, dead-letter the event or stop the component
+    ├── ConfigError (Fatal)           a setting or the stack description is wrong
+    ├── ContractError (Fatal)         an Avro contract is invalid or an event does not fit it
+    ├── DecodeError (Fatal)           bytes on a topic or from pgoutput that cannot be decoded
+    ├── SourceNotReady (Fatal)        a source database does not meet a precondition
+    ├── RegistryError                 an error answered by a schema registry (Confluent codes)
+    │   └── RegistryUnavailable (Retryable)
+    ├── ReplicaUnavailable (Retryable) a replica database cannot be reached
+    └── StackError (Fatal)            the embedded federation could not start or stop a process
+
+Whether to retry or to dead-letter is decided in one place, :func:`is_retryable`, from these
+markers; callers never inspect messages.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class GovsyncError(Exception):
+    """Root of the tree. Structured fields go in keyword arguments so errors stay picklable."""
+
+    def __init__(self, message: str, **fields: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.fields = fields
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (type(self), self.message, self.fields))
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def _rebuild(cls: type[GovsyncError], message: str, fields: dict[str, Any]) -> GovsyncError:
+    err = cls.__new__(cls)
+    GovsyncError.__init__(err, message, **fields)
+    for name, value in fields.items():
+        setattr(err, name, value)
+    return err
+
+
+class Retryable(GovsyncError):
+    """Transient: the same action may succeed later. Retried with backoff, never dead-lettered."""
+
+
+class Fatal(GovsyncError):
+    """Permanent: retrying cannot help. The event is dead-lettered or the component stops."""
+
+
+class ConfigError(Fatal):
+    """A setting, a file or the stack description is wrong; the message says which."""
+
+
+class ContractError(Fatal):
+    """An Avro contract is invalid, or a value does not fit its contract."""
+
+    def __init__(self, message: str, *, contract: str = "", field: str = "") -> None:
+        super().__init__(message, contract=contract, field=field)
+        self.contract = contract
+        self.field = field
+
+
+class DecodeError(Fatal):
+    """Bytes that cannot be decoded: wrong magic byte, unknown schema id, truncated body."""
+
+
+class SourceNotReady(Fatal):
+    """A source database does not meet a capture precondition (wal_level, privileges, keys)."""
+
+    def __init__(self, message: str, *, source: str = "") -> None:
+        super().__init__(message, source=source)
+        self.source = source
+
+
+class RegistryError(GovsyncError):
+    """An error in the Confluent Schema Registry API, with its HTTP status and error code."""
+
+    def __init__(self, http_status: int, error_code: int, message: str) -> None:
+        super().__init__(message, http_status=http_status, error_code=error_code)
+        self.http_status = http_status
+        self.error_code = error_code
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.http_status, self.error_code, self.message))
+
+
+class RegistryUnavailable(Retryable):
+    """The schema registry cannot be reached or timed out."""
+
+
+class ReplicaUnavailable(Retryable):
+    """A subscriber's replica database cannot be reached."""
+
+
+class StackError(Fatal):
+    """The embedded federation could not start, supervise or stop one of its processes."""
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """True when ``exc`` is transient: the one place that decides retry versus dead-letter."""
+    if isinstance(exc, Retryable):
+        return True
+    if isinstance(exc, GovsyncError):
+        return False
+    # Connection-level failures of the libraries we use are transient by nature.
+    import psycopg
+
+    return isinstance(exc, psycopg.OperationalError | ConnectionError | TimeoutError)

@@ -1,0 +1,5 @@
+"""Kafka plumbing shared by connectors and processors: topic creation and client settings."""
+
+from sync.kafka.topics import ensure_topics, topic_ids
+
+__all__ = ["ensure_topics", "topic_ids"]

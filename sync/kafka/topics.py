@@ -1,0 +1,45 @@
+"""Create topics explicitly, with the partition count we intend (brokers that auto-create
+topics pick their own count, and a key's partition depends on it)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from sync.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+
+def ensure_topics(
+    bootstrap: str, topics: Iterable[str], partitions: int, replication: int = 1
+) -> None:
+    """Create the topics that do not exist yet; existing ones are left as they are."""
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    existing = set(admin.list_topics(timeout=15).topics)
+    wanted = [t for t in dict.fromkeys(topics) if t not in existing]
+    if not wanted:
+        return
+    futures = admin.create_topics(
+        [NewTopic(t, num_partitions=partitions, replication_factor=replication) for t in wanted],
+        operation_timeout=15,
+    )
+    for topic, future in futures.items():
+        try:
+            future.result(timeout=30)
+            log.info("created topic %s with %d partitions", topic, partitions)
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                raise ConfigError(f"cannot create topic {topic}: {exc}") from exc
+
+
+def topic_ids(bootstrap: str, topics: Iterable[str]) -> dict[str, str]:
+    """Each topic's id, which changes when a topic is deleted and created again."""
+    from confluent_kafka import TopicCollection
+
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    futures = admin.describe_topics(TopicCollection(list(topics)))
+    return {name: str(future.result(timeout=30).topic_id) for name, future in futures.items()}

@@ -1,0 +1,135 @@
+"""Every govsync metric, built in one place on an injected registry so tests use a fresh one.
+
+Names follow Prometheus conventions: ``govsync_`` prefix, ``_total`` counters, base units in
+the name. Labels are bounded sets (source, topic, agency) and never carry a citizen's data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+BATCH_SIZE_BUCKETS = (1, 10, 50, 100, 500, 1_000, 2_000, 5_000, 10_000, 50_000)
+SECONDS_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+
+
+@dataclass(frozen=True)
+class ConnectorMetrics:
+    changes_captured: Counter
+    events_produced: Counter
+    produce_errors: Counter
+    slot_lag_bytes: Gauge
+    snapshot_rows: Counter
+    acknowledged_lsn: Gauge
+
+    @classmethod
+    def create(cls, registry: CollectorRegistry, prefix: str = "govsync") -> ConnectorMetrics:
+        labels = ("source",)
+        return cls(
+            changes_captured=Counter(
+                f"{prefix}_connector_changes_captured_total",
+                "Row changes read from the source's replication slot",
+                ("source", "table"),
+                registry=registry,
+            ),
+            events_produced=Counter(
+                f"{prefix}_connector_events_produced_total",
+                "Events acknowledged by the broker",
+                ("source", "topic"),
+                registry=registry,
+            ),
+            produce_errors=Counter(
+                f"{prefix}_connector_produce_errors_total",
+                "Events the broker did not acknowledge (they are sent again)",
+                labels,
+                registry=registry,
+            ),
+            slot_lag_bytes=Gauge(
+                f"{prefix}_connector_slot_lag_bytes",
+                "WAL bytes between the source's current position and the slot's confirmed one",
+                labels,
+                registry=registry,
+            ),
+            snapshot_rows=Counter(
+                f"{prefix}_connector_snapshot_rows_total",
+                "Rows read by snapshots",
+                ("source", "table"),
+                registry=registry,
+            ),
+            acknowledged_lsn=Gauge(
+                f"{prefix}_connector_acknowledged_lsn",
+                "Source position up to which every change is acknowledged by the broker",
+                labels,
+                registry=registry,
+            ),
+        )
+
+
+@dataclass(frozen=True)
+class ProcessorMetrics:
+    events_consumed: Counter
+    events_applied: Counter
+    events_dead_lettered: Counter
+    apply_retries: Counter
+    batch_size: Histogram
+    batch_seconds: Histogram
+    end_to_end_seconds: Histogram
+    freshness_timestamp: Gauge
+
+    @classmethod
+    def create(cls, registry: CollectorRegistry, prefix: str = "govsync") -> ProcessorMetrics:
+        labels = ("agency", "topic")
+        return cls(
+            events_consumed=Counter(
+                f"{prefix}_processor_events_consumed_total",
+                "Events read from topics",
+                labels,
+                registry=registry,
+            ),
+            events_applied=Counter(
+                f"{prefix}_processor_events_applied_total",
+                "Events applied to the replica (including version-guarded no-ops)",
+                labels,
+                registry=registry,
+            ),
+            events_dead_lettered=Counter(
+                f"{prefix}_processor_events_dead_lettered_total",
+                "Events sent to the agency's dead-letter topic",
+                ("agency", "topic", "reason"),
+                registry=registry,
+            ),
+            apply_retries=Counter(
+                f"{prefix}_processor_apply_retries_total",
+                "Batches retried after a transient error (replica or registry unavailable)",
+                ("agency",),
+                registry=registry,
+            ),
+            batch_size=Histogram(
+                f"{prefix}_processor_apply_batch_size",
+                "Events per applied batch",
+                ("agency",),
+                buckets=BATCH_SIZE_BUCKETS,
+                registry=registry,
+            ),
+            batch_seconds=Histogram(
+                f"{prefix}_processor_apply_batch_duration_seconds",
+                "Time to apply one batch, commit included",
+                ("agency",),
+                buckets=SECONDS_BUCKETS,
+                registry=registry,
+            ),
+            end_to_end_seconds=Histogram(
+                f"{prefix}_processor_end_to_end_latency_seconds",
+                "From source commit to replica commit",
+                ("agency",),
+                buckets=SECONDS_BUCKETS,
+                registry=registry,
+            ),
+            freshness_timestamp=Gauge(
+                f"{prefix}_processor_newest_applied_commit_timestamp_seconds",
+                "Source commit time of the newest change applied to the replica",
+                labels,
+                registry=registry,
+            ),
+        )

@@ -1,0 +1,105 @@
+"""The faust-streaming worker of one subscribing agency.
+
+Offsets: faust-streaming acknowledges an event in a ``finally`` block even when the agent
+raised (faust-streaming issue #315), and commits acknowledged offsets on its own schedule, so a
+crash could skip events that were never applied. The topics are therefore declared with
+``acks=False`` (faust never commits them) and the agent commits, after each replica commit,
+exactly the offsets that the replica recorded in the same transaction as the rows. The consumed
+position can lag behind what is applied (replays are no-ops), never run ahead of it.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import faust
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+from sync.config import ProcessorSettings
+from sync.contracts import Contract
+from sync.metrics import ProcessorMetrics
+from sync.processor.deadletter import DeadLetterPublisher, dead_letter_topic
+from sync.processor.schemas import SchemaCache
+from sync.processor.subscription import RawMessage, Subscription
+
+log = logging.getLogger(__name__)
+
+
+def faust_broker_url(bootstrap: str) -> str:
+    return ";".join(f"kafka://{server.strip()}" for server in bootstrap.split(","))
+
+
+def create_app(
+    settings: ProcessorSettings,
+    contracts: dict[str, Contract],
+    registry: CollectorRegistry,
+    topic_ids: dict[str, str],
+) -> faust.App:
+    """The worker app: one agent consuming every topic of ``contracts`` (keyed by topic)."""
+    app = faust.App(
+        settings.group_id,
+        broker=faust_broker_url(settings.bootstrap),
+        datadir=str(settings.data_dir),
+        web_host="127.0.0.1",
+        web_bind="127.0.0.1",
+        web_port=settings.web_port or 6066,
+        web_enabled=settings.web_port != 0,
+        broker_session_timeout=settings.session_timeout,
+        broker_heartbeat_interval=min(1.0, settings.session_timeout / 3),
+        consumer_auto_offset_reset="earliest",
+        topic_partitions=settings.partitions,
+        topic_disable_leader=True,
+        producer_acks=-1,
+    )
+    metrics = ProcessorMetrics.create(registry)
+    subscription = Subscription(
+        agency=settings.agency,
+        replica_dsn=settings.replica_dsn,
+        contracts=contracts,
+        group_id=settings.group_id,
+        schemas=SchemaCache(settings.registry_url),
+        dead_letters=DeadLetterPublisher(
+            settings.bootstrap, dead_letter_topic(settings.topic_prefix, settings.agency)
+        ),
+        metrics=metrics,
+        topic_ids=topic_ids,
+    )
+    topics = app.topic(
+        *contracts, key_type=bytes, value_type=bytes, key_serializer="raw",
+        value_serializer="raw", acks=False,
+    )
+
+    @app.agent(topics, name=f"apply-{settings.agency}")
+    async def apply_changes(stream: faust.StreamT[Any]) -> None:
+        async for events in stream.take_events(settings.batch_size, within=settings.batch_seconds):
+            messages = [_raw(event) for event in events]
+            await subscription.handle(messages)
+            await _commit_applied(app, messages)
+
+    @app.page("/metrics")
+    async def metrics_page(web: Any, request: Any) -> Any:
+        return web.bytes(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
+
+    @app.on_partitions_assigned.connect
+    async def log_assignment(_app: faust.App, assigned: set[Any], **_: Any) -> None:
+        log.info("agency %s assigned %d partitions", settings.agency, len(assigned))
+
+    app.govsync_subscription = subscription  # type: ignore[attr-defined]
+    return app
+
+
+def _raw(event: Any) -> RawMessage:
+    message = event.message
+    return RawMessage(message.topic, message.partition, message.offset, message.key, message.value)
+
+
+async def _commit_applied(app: faust.App, messages: list[RawMessage]) -> None:
+    """Commit to Kafka the positions just committed in the replica (next offset to read)."""
+    next_offsets: dict[faust.types.TP, int] = {}
+    for m in messages:
+        tp = faust.types.TP(m.topic, m.partition)
+        next_offsets[tp] = max(next_offsets.get(tp, 0), m.offset + 1)
+    # faust's public commit() commits acknowledged offsets, which the topics do not record
+    # (acks=False); the transport-level commit takes explicit offsets.
+    await app.consumer._commit(next_offsets)

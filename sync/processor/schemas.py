@@ -1,0 +1,43 @@
+"""Writer schemas by id, fetched from the registry once and kept."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from confluent_kafka.schema_registry import SchemaRegistryClient
+from confluent_kafka.schema_registry.error import SchemaRegistryError
+
+from sync.errors import DecodeError, RegistryUnavailable
+
+NOT_FOUND_CODES = {40403, 40401, 40402}
+
+
+class SchemaCache:
+    def __init__(self, registry_url: str) -> None:
+        self._client = SchemaRegistryClient({"url": registry_url, "timeout": 10})
+        self._schemas: dict[int, Mapping[str, Any]] = {}
+
+    def lookup(self, schema_id: int) -> Mapping[str, Any]:
+        """A schema already fetched; unknown ids are an error the caller dead-letters."""
+        try:
+            return self._schemas[schema_id]
+        except KeyError:
+            raise DecodeError(f"unknown schema id {schema_id} in the registry") from None
+
+    async def fetch(self, schema_ids: Iterable[int]) -> None:
+        """Fetch the ids not seen yet. Registry outages raise :class:`RegistryUnavailable`."""
+        for schema_id in set(schema_ids) - set(self._schemas):
+            try:
+                schema = await asyncio.to_thread(self._client.get_schema, schema_id)
+            except SchemaRegistryError as exc:
+                if exc.error_code in NOT_FOUND_CODES:
+                    continue  # lookup() reports it for the events that use it
+                if exc.http_status_code is not None and exc.http_status_code < 500:
+                    raise DecodeError(f"registry refused schema id {schema_id}: {exc}") from exc
+                raise RegistryUnavailable(f"registry error for schema id {schema_id}: {exc}") from exc
+            except Exception as exc:  # noqa: BLE001 - connection errors of the HTTP client
+                raise RegistryUnavailable(f"registry unreachable: {exc}") from exc
+            self._schemas[schema_id] = json.loads(schema.schema_str)

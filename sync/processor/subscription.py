@@ -1,0 +1,197 @@
+"""What a processor does with one batch of messages for one agency.
+
+decode -> dead-letter what cannot be decoded -> apply the rest in one replica transaction
+(retrying transient failures for as long as it takes, isolating permanently unappliable events
+into dead letters) -> only then report the batch done, so the consumed position never passes an
+event that is neither applied nor dead-lettered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+
+import psycopg
+
+from sync.contracts import Contract, EventCodec
+from sync.errors import DecodeError, is_retryable
+from sync.metrics import ProcessorMetrics
+from sync.processor.deadletter import DeadLetter, DeadLetterPublisher
+from sync.processor.schemas import SchemaCache
+from sync.replica import Applier, Delivery, ReplicaTable
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class RawMessage:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+
+
+class Subscription:
+    """One agency's subscription to its topics, applied to its replica."""
+
+    MAX_BACKOFF = 30.0
+
+    def __init__(
+        self,
+        agency: str,
+        replica_dsn: str,
+        contracts: Mapping[str, Contract],  # by (prefixed) topic
+        group_id: str,
+        schemas: SchemaCache,
+        dead_letters: DeadLetterPublisher,
+        metrics: ProcessorMetrics,
+        topic_ids: Mapping[str, str] | None = None,
+    ) -> None:
+        self.agency = agency
+        self.replica_dsn = replica_dsn
+        self.codecs = {topic: EventCodec(c) for topic, c in contracts.items()}
+        self.tables = {topic: ReplicaTable.for_contract(c) for topic, c in contracts.items()}
+        self.group_id = group_id
+        self.schemas = schemas
+        self.dead_letters = dead_letters
+        self.metrics = metrics
+        self.topic_ids = dict(topic_ids or {})
+        self._applier: Applier | None = None
+
+    async def handle(self, messages: Sequence[RawMessage]) -> None:
+        """Apply or dead-letter every message; return only when all of them are settled."""
+        if not messages:
+            return
+        for topic in {m.topic for m in messages}:
+            self.metrics.events_consumed.labels(self.agency, topic).inc(
+                sum(1 for m in messages if m.topic == topic)
+            )
+        deliveries = await self._retrying(lambda: self._decode(messages))
+        if deliveries:
+            await self._retrying(lambda: self._apply(deliveries))
+
+    async def committed_offsets(self) -> dict[tuple[str, int], int]:
+        applier = await self._retrying(self._connected)
+        return await applier.committed_offsets()
+
+    async def close(self) -> None:
+        if self._applier is not None:
+            await self._applier.conn.close()
+            self._applier = None
+
+    async def _decode(self, messages: Sequence[RawMessage]) -> list[Delivery]:
+        wanted: set[int] = set()
+        for m in messages:
+            try:
+                wanted |= self.codecs[m.topic].schema_ids(m.key, m.value)
+            except DecodeError:
+                pass  # reported below, per message
+        await self.schemas.fetch(wanted)
+        deliveries, letters = [], []
+        for m in messages:
+            try:
+                event = self.codecs[m.topic].decode(m.key, m.value, self.schemas.lookup)
+            except DecodeError as exc:
+                letters.append(self._letter(m.topic, m.partition, m.offset, "decode_error", exc))
+                continue
+            deliveries.append(Delivery(event, m.topic, m.partition, m.offset))
+        await self._dead_letter(letters)
+        return deliveries
+
+    async def _apply(self, deliveries: Sequence[Delivery]) -> None:
+        applier = await self._connected()
+        started = time.monotonic()
+        try:
+            await applier.apply(deliveries)
+        except psycopg.Error as exc:
+            if is_retryable(exc) or applier.conn.broken:
+                await self._drop_connection()
+                raise
+            log.warning("agency %s: batch of %d failed (%s); isolating the bad events",
+                        self.agency, len(deliveries), type(exc).__name__)
+            await self._apply_one_by_one(applier, deliveries)
+        self._observe(deliveries, time.monotonic() - started)
+
+    async def _apply_one_by_one(self, applier: Applier, deliveries: Sequence[Delivery]) -> None:
+        letters = []
+        for delivery in deliveries:
+            try:
+                await applier.apply([delivery])
+            except psycopg.Error as exc:
+                if is_retryable(exc) or applier.conn.broken:
+                    await self._drop_connection()
+                    raise
+                letters.append(self._letter(delivery.topic, delivery.partition,
+                                            delivery.offset, "unappliable", exc,
+                                            delivery.event.event_id))
+        await self._dead_letter(letters)
+
+    def _observe(self, deliveries: Sequence[Delivery], seconds: float) -> None:
+        m, agency = self.metrics, self.agency
+        m.batch_size.labels(agency).observe(len(deliveries))
+        m.batch_seconds.labels(agency).observe(seconds)
+        now = time.time()
+        newest: dict[str, float] = {}
+        for d in deliveries:
+            committed = d.event.commit_time.timestamp()
+            m.end_to_end_seconds.labels(agency).observe(max(0.0, now - committed))
+            newest[d.topic] = max(newest.get(d.topic, 0.0), committed)
+        for topic, committed in newest.items():
+            m.events_applied.labels(agency, topic).inc(
+                sum(1 for d in deliveries if d.topic == topic)
+            )
+            m.freshness_timestamp.labels(agency, topic).set(committed)
+
+    async def _dead_letter(self, letters: list[DeadLetter]) -> None:
+        await self.dead_letters.publish(letters)
+        for letter in letters:
+            log.error("agency %s: dead-lettered %s/%d@%d: %s", self.agency, letter.topic,
+                      letter.partition, letter.offset, letter.error)
+            self.metrics.events_dead_lettered.labels(self.agency, letter.topic,
+                                                     letter.reason).inc()
+
+    def _letter(self, topic: str, partition: int, offset: int, reason: str,
+                exc: Exception, event_id: str = "") -> DeadLetter:
+        # the error text names what was wrong, never the event's values
+        error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        if isinstance(exc, psycopg.Error) and exc.diag.message_primary:
+            error = f"{type(exc).__name__}: {exc.diag.message_primary}"
+        return DeadLetter(self.agency, reason, error, topic, partition, offset, event_id)
+
+    async def _connected(self) -> Applier:
+        if self._applier is None:
+            conn = await psycopg.AsyncConnection.connect(
+                self.replica_dsn, application_name=f"govsync-replica-{self.agency}"
+            )
+            applier = Applier(conn, self.tables, self.group_id, self.topic_ids)
+            await applier.prepare()
+            self._applier = applier
+        return self._applier
+
+    async def _drop_connection(self) -> None:
+        if self._applier is not None:
+            try:
+                await self._applier.conn.close()
+            finally:
+                self._applier = None
+
+    async def _retrying(self, action: Callable[[], Awaitable[T]]) -> T:
+        """Run ``action`` until it succeeds; transient errors wait with backoff, others raise."""
+        backoff = 0.2
+        while True:
+            try:
+                return await action()
+            except Exception as exc:
+                if not is_retryable(exc):
+                    raise
+                self.metrics.apply_retries.labels(self.agency).inc()
+                log.warning("agency %s: %s; retrying in %.1f s", self.agency, exc, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self.MAX_BACKOFF)

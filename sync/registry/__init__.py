@@ -1,0 +1,24 @@
+"""A Confluent Schema Registry compatible REST service for Avro, stored in PostgreSQL.
+
+govsync's producers and consumers use Confluent's own clients (``SchemaRegistryClient``,
+``AvroSerializer``/``AvroDeserializer``); this package gives them a registry that keeps its
+state in the federation's PostgreSQL instead of a Kafka topic, so contracts survive with the
+databases and need no extra JVM service.
+
+Layers, each in its own module:
+
+* :mod:`~sync.registry.model`: compatibility levels, modes, schema records, error codes;
+* :mod:`~sync.registry.avro_rules`: parsing, canonical identity, Avro compatibility checks;
+* :mod:`~sync.registry.store`: the tables and queries (:class:`PgStore`);
+* :mod:`~sync.registry.service` and :mod:`~sync.registry.admin`: the registry's semantics;
+* :mod:`~sync.registry.routes` and :mod:`~sync.registry.app`: the HTTP API (:func:`create_app`);
+* :mod:`~sync.registry.server`: the blocking entry point (:func:`serve`).
+"""
+
+from sync.registry.app import create_app
+from sync.registry.metrics import RegistryMetrics
+from sync.registry.model import Compatibility, Mode
+from sync.registry.server import serve
+from sync.registry.store import PgStore
+
+__all__ = ["Compatibility", "Mode", "PgStore", "RegistryMetrics", "create_app", "serve"]

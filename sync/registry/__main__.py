@@ -1,0 +1,33 @@
+"""``python -m sync.registry --dsn DSN --host 127.0.0.1 --port 8081``: run the registry.
+
+A thin command line for running the registry on its own (and for supervisors); the project's
+CLI calls :func:`sync.registry.serve` directly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+from sync.registry.server import serve
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m sync.registry",
+        description="A Confluent-compatible Avro schema registry stored in PostgreSQL.",
+    )
+    parser.add_argument("--dsn", required=True, help="PostgreSQL connection string")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    parser.add_argument("--port", type=int, default=8081, help="port to listen on")
+    parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR")
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    serve(args.dsn, args.host, args.port)
+
+
+if __name__ == "__main__":
+    main()

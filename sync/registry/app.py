@@ -1,0 +1,110 @@
+"""The registry's aiohttp application: routes, the one error middleware, metrics, auth.
+
+Every failure, wherever it is raised, leaves through :func:`_middleware` as Confluent's error
+body ``{"error_code": N, "message": "..."}`` with its HTTP status: a
+:class:`~sync.errors.RegistryError` keeps its code, aiohttp's own 404/405 become codes 404/405,
+and anything unexpected is logged and answered 500. The same middleware counts each request
+by route template and status, so the metrics see exactly what clients saw.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import logging
+import time
+from collections.abc import Mapping
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+from sync.errors import RegistryError
+from sync.registry.admin import Admin
+from sync.registry.metrics import UNMATCHED, RegistryMetrics
+from sync.registry.routes import Routes, reply
+from sync.registry.service import Registry
+from sync.registry.store import PgStore
+
+log = logging.getLogger(__name__)
+
+MAX_BODY = 16 * 1024 * 1024  # large Avro schemas exist; Confluent has no small limit either
+METRICS_PATH = "/metrics"
+REALM = "govsync-registry"
+
+METRICS = web.AppKey("metrics", RegistryMetrics)
+USERS = web.AppKey("users", dict[str, str])
+
+
+def create_app(
+    store: PgStore,
+    *,
+    metrics_registry: CollectorRegistry | None = None,
+    users: Mapping[str, str] | None = None,
+) -> web.Application:
+    """The registry over ``store``.
+
+    Metrics are registered on ``metrics_registry`` (a fresh one when None). With ``users``
+    (name -> password), every API route requires HTTP basic auth; ``/metrics`` stays open.
+    """
+    metrics = RegistryMetrics(metrics_registry or CollectorRegistry())
+    app = web.Application(middlewares=[_middleware], client_max_size=MAX_BODY)
+    app[METRICS] = metrics
+    app[USERS] = dict(users or {})
+    Routes(Registry(store), Admin(store), metrics).install(app.router)
+    app.router.add_get(METRICS_PATH, _metrics)
+    return app
+
+
+@web.middleware
+async def _middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    started = time.perf_counter()
+    response: web.StreamResponse
+    try:
+        _authenticate(request)
+        response = await handler(request)
+    except RegistryError as exc:
+        response = _error(exc.http_status, exc.error_code, exc.message)
+    except web.HTTPException as exc:  # no such route, method not allowed, body too large
+        response = _error(exc.status, exc.status, f"HTTP {exc.status} {exc.reason}")
+    except Exception:
+        log.exception("unexpected error answering %s %s", request.method, request.path)
+        response = _error(500, 500, "Internal Server Error")
+    elapsed = time.perf_counter() - started
+    request.app[METRICS].observe(_endpoint(request), response.status, elapsed)
+    return response
+
+
+def _error(status: int, code: int, message: str) -> web.Response:
+    response = reply({"error_code": code, "message": message}, status=status)
+    if status == 401:
+        response.headers["WWW-Authenticate"] = f'Basic realm="{REALM}"'
+    return response
+
+
+def _endpoint(request: web.Request) -> str:
+    """The route template of ``request``: the metrics label, free of concrete subjects."""
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else UNMATCHED
+
+
+def _authenticate(request: web.Request) -> None:
+    users = request.app[USERS]
+    if not users or request.path == METRICS_PATH:
+        return
+    scheme, _, encoded = request.headers.get("Authorization", "").partition(" ")
+    try:
+        name, _, password = base64.b64decode(encoded, validate=True).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        name, password = "", ""
+    expected = users.get(name)
+    valid = scheme.lower() == "basic" and expected is not None
+    if not valid or not hmac.compare_digest(password.encode(), (expected or "").encode()):
+        raise RegistryError(401, 401, "Unauthorized")
+
+
+async def _metrics(request: web.Request) -> web.Response:
+    registry = request.app[METRICS].registry
+    headers = {"Content-Type": CONTENT_TYPE_LATEST}
+    return web.Response(body=generate_latest(registry), headers=headers)

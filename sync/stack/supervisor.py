@@ -1,0 +1,171 @@
+"""Supervision of the stack's child processes.
+
+Each process runs in its own session (process group) with its output in a log file. A process
+that exits on its own is reported and restarted with exponential backoff; ``on_change`` is
+called after every (re)start so ``stack.json`` always names live pids. Stopping sends SIGTERM to
+the whole group, waits, then SIGKILLs what is left, so nothing is left behind.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sync.errors import StackError
+
+log = logging.getLogger(__name__)
+
+ReadyCheck = Callable[[], bool]
+
+
+@dataclass
+class ProcessSpec:
+    """How to run one process of the stack."""
+
+    name: str
+    role: str
+    argv: list[str]
+    log_path: Path
+    env: dict[str, str] = field(default_factory=dict)
+    user: str | None = None
+    metrics_url: str | None = None
+    ready: ReadyCheck | None = None
+    ready_timeout: float = 60.0
+    stop_timeout: float = 20.0
+    cwd: Path | None = None
+
+
+@dataclass
+class Managed:
+    spec: ProcessSpec
+    popen: subprocess.Popen[bytes]
+    restarts: int = 0
+    next_restart_at: float | None = None
+    backoff: float = 0.5
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+
+class Supervisor:
+    """Starts, watches and stops the stack's processes. Not thread-safe: one owner drives it."""
+
+    MAX_BACKOFF = 30.0
+
+    def __init__(self, on_change: Callable[[], None] = lambda: None) -> None:
+        self.processes: dict[str, Managed] = {}
+        self._on_change = on_change
+
+    def start(self, spec: ProcessSpec) -> Managed:
+        """Start ``spec`` and wait until it is ready."""
+        managed = Managed(spec, self._spawn(spec))
+        self.processes[spec.name] = managed
+        self._wait_ready(managed)
+        self._on_change()
+        return managed
+
+    def poll(self) -> list[str]:
+        """Restart what died, when its backoff has passed. Returns messages for the operator."""
+        events: list[str] = []
+        now = time.monotonic()
+        for managed in self.processes.values():
+            code = managed.popen.poll()
+            if code is None:
+                if managed.next_restart_at is None and managed.restarts:
+                    managed.backoff = 0.5  # it stayed up: forget earlier trouble
+                continue
+            if managed.next_restart_at is None:
+                managed.next_restart_at = now + managed.backoff
+                events.append(
+                    f"{managed.spec.name} ({managed.spec.role}) exited with code {code}; "
+                    f"restarting in {managed.backoff:.1f} s (log: {managed.spec.log_path})"
+                )
+            elif now >= managed.next_restart_at:
+                self._restart(managed)
+                events.append(f"{managed.spec.name} restarted as pid {managed.pid}")
+        return events
+
+    def _restart(self, managed: Managed) -> None:
+        managed.popen = self._spawn(managed.spec)
+        managed.restarts += 1
+        managed.next_restart_at = None
+        managed.backoff = min(managed.backoff * 2, self.MAX_BACKOFF)
+        self._on_change()
+
+    def stop(self, name: str) -> None:
+        managed = self.processes.pop(name, None)
+        if managed is not None:
+            _terminate_group(managed.popen, managed.spec.stop_timeout)
+            self._on_change()
+
+    def stop_all(self) -> None:
+        """Stop every process, the last started first."""
+        for name in reversed(list(self.processes)):
+            self.stop(name)
+
+    def _spawn(self, spec: ProcessSpec) -> subprocess.Popen[bytes]:
+        spec.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(spec.log_path, "ab") as log_file:
+            return subprocess.Popen(
+                spec.argv,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env={**os.environ, **spec.env},
+                user=spec.user,
+                cwd=spec.cwd,
+                start_new_session=True,
+            )
+
+    def _wait_ready(self, managed: Managed) -> None:
+        check = managed.spec.ready
+        if check is None:
+            return
+        deadline = time.monotonic() + managed.spec.ready_timeout
+        while time.monotonic() < deadline:
+            if managed.popen.poll() is not None:
+                raise StackError(_died_message(managed.spec, managed.popen.returncode))
+            try:
+                if check():
+                    return
+            except Exception:  # noqa: BLE001 - not ready yet
+                log.debug("%s not ready yet", managed.spec.name, exc_info=True)
+            time.sleep(0.1)
+        _terminate_group(managed.popen, 5)
+        raise StackError(
+            f"{managed.spec.name} was not ready within {managed.spec.ready_timeout:.0f} s; "
+            f"see {managed.spec.log_path}"
+        )
+
+
+def _died_message(spec: ProcessSpec, code: int | None) -> str:
+    tail = ""
+    try:
+        tail = spec.log_path.read_text(errors="replace")[-2000:]
+    except OSError:
+        pass
+    return f"{spec.name} ({spec.role}) exited with code {code} while starting:\n{tail}"
+
+
+def _terminate_group(popen: subprocess.Popen[bytes], timeout: float) -> None:
+    """SIGTERM the process group, wait up to ``timeout``, then SIGKILL whatever is left."""
+    try:
+        os.killpg(popen.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pass
+    try:
+        popen.wait(timeout)
+    except subprocess.TimeoutExpired:
+        log.warning("pid %s did not stop within %.0f s; killing it", popen.pid, timeout)
+    try:
+        os.killpg(popen.pid, signal.SIGKILL)  # children that outlived their parent, too
+    except ProcessLookupError:
+        pass
+    popen.wait()

@@ -1,0 +1,121 @@
+"""The core types every stage speaks, and the Protocols at the seams.
+
+Only the edges translate: pgoutput bytes become a :class:`ChangeEvent` in the connector, a
+:class:`ChangeEvent` becomes Avro bytes in the contracts layer, and rows in the replica sink.
+This module imports nothing else of ours.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import Enum
+from typing import Any, Protocol, runtime_checkable
+
+
+class Op(str, Enum):
+    """What happened to a row. Values are the Debezium envelope's ``op`` codes."""
+
+    CREATE = "c"
+    UPDATE = "u"
+    DELETE = "d"
+    READ = "r"  # a row read by a snapshot, not a change
+    TRUNCATE = "t"
+
+
+class Lsn(int):
+    """A PostgreSQL WAL position. Printed the way PostgreSQL prints it: ``16/B374D848``."""
+
+    __slots__ = ()
+
+    @classmethod
+    def parse(cls, text: str) -> Lsn:
+        high, _, low = text.partition("/")
+        if not low:
+            raise ValueError(f"not an LSN: {text!r} (expected the form 16/B374D848)")
+        return cls((int(high, 16) << 32) | int(low, 16))
+
+    def __str__(self) -> str:
+        return f"{self >> 32:X}/{self & 0xFFFFFFFF:X}"
+
+    def __repr__(self) -> str:
+        return f"Lsn('{self}')"
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Position:
+    """Where a change sits in its source's history: the commit LSN of its transaction and its
+    index inside that transaction. Totally ordered; a snapshot row has index 0 and every
+    streamed change an index from 1, so a change committed at the snapshot's point wins."""
+
+    lsn: Lsn
+    index: int
+
+    def as_version(self) -> tuple[int, int]:
+        return (int(self.lsn), self.index)
+
+
+@dataclass(frozen=True, slots=True)
+class TableRef:
+    """A source table, schema-qualified."""
+
+    schema: str
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.schema}.{self.name}"
+
+
+Row = Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeEvent:
+    """One committed change of one row.
+
+    ``key`` holds the primary key columns of the row the change applies to (for an update
+    that changes the key, the *new* key; the connector emits a delete of the old key first).
+    ``before`` is present for deletes and, where the source has it, for updates.
+    """
+
+    op: Op
+    table: TableRef
+    key: Row
+    before: Row | None
+    after: Row | None
+    position: Position
+    txid: int
+    commit_time: datetime
+    event_id: str
+    source: str
+
+    @staticmethod
+    def make_event_id(source: str, position: Position) -> str:
+        """The same change always gets the same id, so sinks recognise a redelivery."""
+        return f"{source}:{int(position.lsn):016X}:{position.index}"
+
+
+@runtime_checkable
+class ChangeSource(Protocol):
+    """Where changes come from (a PostgreSQL slot, a fake in tests).
+
+    ``read`` returns committed changes in commit order, starting after the last acknowledged
+    position; ``acknowledge`` tells the source that everything up to ``lsn`` is durably
+    delivered, so it may release that history.
+    """
+
+    def read(self, max_changes: int) -> Sequence[ChangeEvent]: ...
+
+    def acknowledge(self, lsn: Lsn) -> None: ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class ReplicaSink(Protocol):
+    """Where changes go: a subscriber's replica. ``apply`` is atomic per batch and idempotent."""
+
+    def apply(self, events: Iterable[ChangeEvent]) -> int: ...
+
+    def close(self) -> None: ...
