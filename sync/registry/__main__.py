@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 
+from sync.errors import GovsyncError
 from sync.registry.server import serve
+
+log = logging.getLogger(__name__)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -26,7 +30,12 @@ def main(argv: list[str] | None = None) -> None:
         level=args.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    serve(args.dsn, args.host, args.port)
+    try:
+        serve(args.dsn, args.host, args.port)
+    except (GovsyncError, OSError) as exc:  # the database is unreachable, the port is taken
+        cause = f" ({exc.__cause__})" if exc.__cause__ else ""
+        log.error("the schema registry cannot run: %s%s", exc, cause)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

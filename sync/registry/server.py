@@ -38,7 +38,13 @@ async def _serve(dsn: str, host: str, port: int, users: Mapping[str, str] | None
         metrics = CollectorRegistry()
         ProcessCollector(registry=metrics)
         app = create_app(store, metrics_registry=metrics, users=users)
-        runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=SHUTDOWN_TIMEOUT)
+        # Requests are counted in /metrics; one log line per request only when debugging.
+        access_log = (
+            logging.getLogger("aiohttp.access") if log.isEnabledFor(logging.DEBUG) else None
+        )
+        runner = web.AppRunner(
+            app, handle_signals=False, shutdown_timeout=SHUTDOWN_TIMEOUT, access_log=access_log
+        )
         await runner.setup()
         try:
             site = web.TCPSite(runner, host, port)

@@ -144,7 +144,10 @@ class Registry:
     async def versions(self, subject: str, lookup: Lookup) -> list[int]:
         async with self.store.transaction() as tx:
             found = await tx.versions(subject, lookup)
-            if not found and not await tx.versions(subject, Lookup.of(lookup is not Lookup.ACTIVE)):
+            # deletedOnly on a subject with only live versions is an empty list, not a 40401
+            if not found and (
+                lookup is not Lookup.DELETED_ONLY or not await tx.versions(subject, Lookup.ALL)
+            ):
                 raise subject_not_found(subject)
         return [v.version for v in found]
 
