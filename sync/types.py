@@ -10,11 +10,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from enum import Enum
+from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
 
 
-class Op(str, Enum):
+class Op(StrEnum):
     """What happened to a row. Values are the Debezium envelope's ``op`` codes."""
 
     CREATE = "c"

@@ -25,6 +25,8 @@ from sync.types import Lsn, TableRef
 
 log = logging.getLogger(__name__)
 
+MAX_IDLE_WAIT = 0.4  # seconds; bounds the latency of the first change after a quiet spell
+
 
 def contracts_for(settings: ConnectorSettings) -> dict[TableRef, Contract]:
     """The contracts this connector captures, by source table."""
@@ -56,8 +58,9 @@ class Connector:
             except Exception as exc:
                 if not is_retryable(exc):
                     raise
-                log.warning("connector %s: %s; retrying in %.1f s", self.settings.source, exc,
-                            backoff)
+                log.warning(
+                    "connector %s: %s; retrying in %.1f s", self.settings.source, exc, backoff
+                )
                 self.stopping.wait(backoff)
                 backoff = min(backoff * 2, 30)
 
@@ -65,8 +68,13 @@ class Connector:
         s = self.settings
         dbname = psycopg.conninfo.conninfo_to_dict(s.source_dsn).get("dbname", "")
         publisher = Publisher(
-            s.bootstrap, s.registry_url, self.contracts, source=s.source,
-            source_db=str(dbname), topic_prefix=s.topic_prefix, metrics=self.metrics,
+            s.bootstrap,
+            s.registry_url,
+            self.contracts,
+            source=s.source,
+            source_db=str(dbname),
+            topic_prefix=s.topic_prefix,
+            metrics=self.metrics,
         )
         try:
             ensure_topics(s.bootstrap, publisher.topics(), s.partitions)
@@ -86,8 +94,13 @@ class Connector:
                 continue
             log.info("snapshot of %s starts", table)
             rows, position = 0, None
-            for chunk in read_snapshot(self.settings.source_dsn, self.settings.source, table,
-                                       contract.key_fields, self.settings.snapshot_chunk):
+            for chunk in read_snapshot(
+                self.settings.source_dsn,
+                self.settings.source,
+                table,
+                contract.key_fields,
+                self.settings.snapshot_chunk,
+            ):
                 publisher.publish(chunk)
                 rows += len(chunk)
                 position = chunk[-1].position
@@ -101,6 +114,7 @@ class Connector:
         )
         source = self.settings.source
         last_lag_check = 0.0
+        idle_wait = self.settings.poll_interval
         while not self.stopping.is_set():
             batch = decoder.decode(reader.peek(self.settings.max_changes))
             if batch.events:
@@ -114,4 +128,8 @@ class Connector:
                 self.metrics.slot_lag_bytes.labels(source).set(reader.lag_bytes())
                 last_lag_check = time.monotonic()
             if batch.end_lsn is None:
-                self.stopping.wait(self.settings.poll_interval)
+                # nothing committed: poll less often the longer the source stays idle
+                self.stopping.wait(idle_wait)
+                idle_wait = min(idle_wait * 2, MAX_IDLE_WAIT)
+            else:
+                idle_wait = self.settings.poll_interval

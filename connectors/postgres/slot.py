@@ -13,6 +13,7 @@ polling. PostgreSQL returns whole transactions from a peek, so a batch always en
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -40,6 +41,7 @@ class SlotReader:
     def __init__(self, dsn: str, slot: str, publication: str, source: str) -> None:
         self.dsn, self.slot, self.publication, self.source = dsn, slot, publication, source
         self._conn = psycopg.connect(dsn, autocommit=True, application_name=f"govsync-{slot}")
+        self._quiet_decoding_log()
 
     def __enter__(self) -> SlotReader:
         return self
@@ -50,6 +52,13 @@ class SlotReader:
     def close(self) -> None:
         if not self._conn.closed:
             self._conn.close()
+
+    def _quiet_decoding_log(self) -> None:
+        """Every peek starts a logical decoding session, which PostgreSQL reports at LOG level
+        (three lines per poll). Where the role may, silence them for this session only; the
+        connector reports errors of its own session itself."""
+        with contextlib.suppress(psycopg.errors.InsufficientPrivilege):
+            self._conn.execute("SET log_min_messages = fatal")
 
     def check_preconditions(self) -> None:
         """Fail with what to fix when the source cannot be captured."""

@@ -84,8 +84,10 @@ def read_snapshot(
             cursor.execute(query)
             columns = [d.name for d in cursor.description or ()]
             while rows := cursor.fetchmany(chunk):
-                yield [_snapshot_event(source, table, keys, columns, row, position, taken_at)
-                       for row in rows]
+                yield [
+                    _snapshot_event(source, table, keys, columns, row, position, taken_at)
+                    for row in rows
+                ]
         conn.rollback()
     log.info("snapshot of %s read at %s", table, position.lsn)
 

@@ -13,8 +13,12 @@ def registry() -> None:
 
 
 @registry.command("serve")
-@click.option("--dsn", envvar="GOVSYNC_REGISTRY_DSN", required=True,
-              help="PostgreSQL store (libpq connection string).")
+@click.option(
+    "--dsn",
+    envvar="GOVSYNC_REGISTRY_DSN",
+    required=True,
+    help="PostgreSQL store (libpq connection string).",
+)
 @click.option("--host", envvar="GOVSYNC_HOST", default="127.0.0.1", show_default=True)
 @click.option("--port", envvar="GOVSYNC_PORT", default=8081, show_default=True, type=int)
 def serve(dsn: str, host: str, port: int) -> None:

@@ -18,10 +18,17 @@ console = Console()
 
 
 @click.command()
-@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Where the stack keeps its state; a temporary directory if omitted.")
-@click.option("--citizens", default=3_000, show_default=True,
-              help="Demo citizens loaded into a new population database.")
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where the stack keeps its state; a temporary directory if omitted.",
+)
+@click.option(
+    "--citizens",
+    default=3_000,
+    show_default=True,
+    help="Demo citizens loaded into a new population database.",
+)
 def up(data_dir: Path | None, citizens: int) -> None:
     """Start PostgreSQL, the broker, the registry, the population connector and a
     subscriber's processor; stop them all on Ctrl-C."""

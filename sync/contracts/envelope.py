@@ -24,16 +24,27 @@ SOURCE_SCHEMA: dict[str, Any] = {
         {"name": "name", "type": "string", "doc": "Source name in the federation manifest."},
         {"name": "ts_ms", "type": "long", "doc": "Commit time, milliseconds since the epoch."},
         {"name": "ts_us", "type": "long", "doc": "Commit time, microseconds since the epoch."},
-        {"name": "snapshot", "type": "string", "default": "false",
-         "doc": "'true' when the row was read by a snapshot, else 'false'."},
+        {
+            "name": "snapshot",
+            "type": "string",
+            "default": "false",
+            "doc": "'true' when the row was read by a snapshot, else 'false'.",
+        },
         {"name": "db", "type": "string", "doc": "Source database name."},
         {"name": "schema", "type": "string", "doc": "Source schema name."},
         {"name": "table", "type": "string", "doc": "Source table name."},
-        {"name": "txId", "type": ["null", "long"], "default": None,
-         "doc": "Source transaction id."},
+        {
+            "name": "txId",
+            "type": ["null", "long"],
+            "default": None,
+            "doc": "Source transaction id.",
+        },
         {"name": "lsn", "type": "long", "doc": "Commit LSN of the transaction (the version)."},
-        {"name": "event_index", "type": "int",
-         "doc": "Position of the change inside its transaction; 0 for snapshot rows."},
+        {
+            "name": "event_index",
+            "type": "int",
+            "doc": "Position of the change inside its transaction; 0 for snapshot rows.",
+        },
     ],
 }
 
@@ -45,8 +56,11 @@ TRANSACTION_SCHEMA: dict[str, Any] = {
     "fields": [
         {"name": "id", "type": "string", "doc": "Transaction id as text."},
         {"name": "total_order", "type": "long", "doc": "Position among all its changes."},
-        {"name": "data_collection_order", "type": "long",
-         "doc": "Position among its changes to this table."},
+        {
+            "name": "data_collection_order",
+            "type": "long",
+            "doc": "Position among its changes to this table.",
+        },
     ],
 }
 
@@ -61,16 +75,35 @@ def envelope_schema(contract: Contract) -> dict[str, Any]:
         "namespace": row.get("namespace", ""),
         "doc": f"A committed change to one {contract.entity} row ({contract.topic}).",
         "fields": [
-            {"name": "before", "type": ["null", row], "default": None,
-             "doc": "The row before the change; null for inserts and snapshot reads."},
-            {"name": "after", "type": ["null", row_name], "default": None,
-             "doc": "The row after the change; null for deletes."},
+            {
+                "name": "before",
+                "type": ["null", row],
+                "default": None,
+                "doc": "The row before the change; null for inserts and snapshot reads.",
+            },
+            {
+                "name": "after",
+                "type": ["null", row_name],
+                "default": None,
+                "doc": "The row after the change; null for deletes.",
+            },
             {"name": "source", "type": SOURCE_SCHEMA, "doc": "Where the change comes from."},
-            {"name": "op", "type": "string",
-             "doc": "c = create, u = update, d = delete, r = snapshot read."},
-            {"name": "ts_ms", "type": ["null", "long"], "default": None,
-             "doc": "When govsync processed the change, milliseconds since the epoch."},
-            {"name": "transaction", "type": ["null", TRANSACTION_SCHEMA], "default": None,
-             "doc": "The source transaction, absent for snapshot reads."},
+            {
+                "name": "op",
+                "type": "string",
+                "doc": "c = create, u = update, d = delete, r = snapshot read.",
+            },
+            {
+                "name": "ts_ms",
+                "type": ["null", "long"],
+                "default": None,
+                "doc": "When govsync processed the change, milliseconds since the epoch.",
+            },
+            {
+                "name": "transaction",
+                "type": ["null", TRANSACTION_SCHEMA],
+                "default": None,
+                "doc": "The source transaction, absent for snapshot reads.",
+            },
         ],
     }

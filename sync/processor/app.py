@@ -66,8 +66,12 @@ def create_app(
         topic_ids=topic_ids,
     )
     topics = app.topic(
-        *contracts, key_type=bytes, value_type=bytes, key_serializer="raw",
-        value_serializer="raw", acks=False,
+        *contracts,
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+        acks=False,
     )
 
     @app.agent(topics, name=f"apply-{settings.agency}")

@@ -37,7 +37,8 @@ class SchemaCache:
                     continue  # lookup() reports it for the events that use it
                 if exc.http_status_code is not None and exc.http_status_code < 500:
                     raise DecodeError(f"registry refused schema id {schema_id}: {exc}") from exc
-                raise RegistryUnavailable(f"registry error for schema id {schema_id}: {exc}") from exc
-            except Exception as exc:  # noqa: BLE001 - connection errors of the HTTP client
+                message = f"registry error for schema id {schema_id}: {exc}"
+                raise RegistryUnavailable(message) from exc
+            except Exception as exc:
                 raise RegistryUnavailable(f"registry unreachable: {exc}") from exc
             self._schemas[schema_id] = json.loads(schema.schema_str)

@@ -114,8 +114,12 @@ class Subscription:
             if is_retryable(exc) or applier.conn.broken:
                 await self._drop_connection()
                 raise
-            log.warning("agency %s: batch of %d failed (%s); isolating the bad events",
-                        self.agency, len(deliveries), type(exc).__name__)
+            log.warning(
+                "agency %s: batch of %d failed (%s); isolating the bad events",
+                self.agency,
+                len(deliveries),
+                type(exc).__name__,
+            )
             await self._apply_one_by_one(applier, deliveries)
         self._observe(deliveries, time.monotonic() - started)
 
@@ -128,9 +132,16 @@ class Subscription:
                 if is_retryable(exc) or applier.conn.broken:
                     await self._drop_connection()
                     raise
-                letters.append(self._letter(delivery.topic, delivery.partition,
-                                            delivery.offset, "unappliable", exc,
-                                            delivery.event.event_id))
+                letters.append(
+                    self._letter(
+                        delivery.topic,
+                        delivery.partition,
+                        delivery.offset,
+                        "unappliable",
+                        exc,
+                        delivery.event.event_id,
+                    )
+                )
         await self._dead_letter(letters)
 
     def _observe(self, deliveries: Sequence[Delivery], seconds: float) -> None:
@@ -152,13 +163,25 @@ class Subscription:
     async def _dead_letter(self, letters: list[DeadLetter]) -> None:
         await self.dead_letters.publish(letters)
         for letter in letters:
-            log.error("agency %s: dead-lettered %s/%d@%d: %s", self.agency, letter.topic,
-                      letter.partition, letter.offset, letter.error)
-            self.metrics.events_dead_lettered.labels(self.agency, letter.topic,
-                                                     letter.reason).inc()
+            log.error(
+                "agency %s: dead-lettered %s/%d@%d: %s",
+                self.agency,
+                letter.topic,
+                letter.partition,
+                letter.offset,
+                letter.error,
+            )
+            self.metrics.events_dead_lettered.labels(self.agency, letter.topic, letter.reason).inc()
 
-    def _letter(self, topic: str, partition: int, offset: int, reason: str,
-                exc: Exception, event_id: str = "") -> DeadLetter:
+    def _letter(
+        self,
+        topic: str,
+        partition: int,
+        offset: int,
+        reason: str,
+        exc: Exception,
+        event_id: str = "",
+    ) -> DeadLetter:
         # the error text names what was wrong, never the event's values
         error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
         if isinstance(exc, psycopg.Error) and exc.diag.message_primary:

@@ -42,8 +42,10 @@ class Applier:
     """Applies batches for one consumer group to one replica database (async psycopg)."""
 
     def __init__(
-        self, conn: psycopg.AsyncConnection[tuple[object, ...]],
-        tables: Mapping[str, ReplicaTable], group_id: str,
+        self,
+        conn: psycopg.AsyncConnection[tuple[object, ...]],
+        tables: Mapping[str, ReplicaTable],
+        group_id: str,
         topic_ids: Mapping[str, str] | None = None,
     ) -> None:
         self.conn = conn
@@ -112,7 +114,8 @@ class Applier:
         cursor = await self.conn.execute(statement)
         await self.conn.execute(
             _FORGET_DELETES.format(
-                deleted=table.deleted, staging=staging,
+                deleted=table.deleted,
+                staging=staging,
                 key_match=_key_match(table.key_names, "d", "s"),
             )
         )
@@ -124,13 +127,16 @@ class Applier:
         staging = await self._stage(table.deleted, f"del_{table.slug}", columns, rows)
         cursor = await self.conn.execute(
             _DELETE.format(
-                live=table.live, staging=staging,
+                live=table.live,
+                staging=staging,
                 key_match=_key_match(table.key_names, "l", "s"),
             )
         )
         await self.conn.execute(
             _REMEMBER_DELETES.format(
-                live=table.live, deleted=table.deleted, staging=staging,
+                live=table.live,
+                deleted=table.deleted,
+                staging=staging,
                 columns=_names(columns),
                 keys=_names(table.key_names),
                 key_match=_key_match(table.key_names, "l", "s"),
@@ -139,7 +145,10 @@ class Applier:
         return cursor.rowcount
 
     async def _stage(
-        self, like: sql.Identifier, name: str, columns: Sequence[str],
+        self,
+        like: sql.Identifier,
+        name: str,
+        columns: Sequence[str],
         rows: Iterable[Sequence[object]],
     ) -> sql.Identifier:
         """COPY ``rows`` into a temporary table shaped like ``like``, emptied at commit."""

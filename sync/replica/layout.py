@@ -102,6 +102,4 @@ class ReplicaTable:
 
 def _column_ddl(column: Column) -> sql.Composed:
     null = sql.SQL("" if column.nullable else " NOT NULL")
-    return sql.SQL("{} {}{}").format(
-        sql.Identifier(column.name), sql.SQL(column.sql_type), null
-    )
+    return sql.SQL("{} {}{}").format(sql.Identifier(column.name), sql.SQL(column.sql_type), null)

@@ -16,14 +16,74 @@ from psycopg import sql
 
 from sync.contracts import Contract, columns_of
 
-FAMILY = ["Nguyễn", "Trần", "Lê", "Phạm", "Hoàng", "Huỳnh", "Phan", "Vũ", "Võ", "Đặng",
-          "Bùi", "Đỗ", "Hồ", "Ngô", "Dương", "Lý", "Trịnh", "Đinh", "Lâm", "Mai"]
+FAMILY = [
+    "Nguyễn",
+    "Trần",
+    "Lê",
+    "Phạm",
+    "Hoàng",
+    "Huỳnh",
+    "Phan",
+    "Vũ",
+    "Võ",
+    "Đặng",
+    "Bùi",
+    "Đỗ",
+    "Hồ",
+    "Ngô",
+    "Dương",
+    "Lý",
+    "Trịnh",
+    "Đinh",
+    "Lâm",
+    "Mai",
+]
 MIDDLE_MALE = ["Văn", "Hữu", "Đức", "Minh", "Quang", "Thành", "Công", "Xuân", "Gia", "Anh"]
 MIDDLE_FEMALE = ["Thị", "Ngọc", "Thu", "Thanh", "Kim", "Minh", "Phương", "Hồng", "Bảo", "Mỹ"]
-GIVEN_MALE = ["An", "Bình", "Cường", "Dũng", "Đạt", "Hải", "Hiếu", "Hùng", "Khánh", "Long",
-              "Nam", "Phúc", "Quân", "Sơn", "Thắng", "Trung", "Tuấn", "Việt", "Vinh", "Khoa"]
-GIVEN_FEMALE = ["Anh", "Châu", "Giang", "Hà", "Hạnh", "Hoa", "Hương", "Lan", "Linh", "Mai",
-                "Ngân", "Nga", "Phương", "Quyên", "Tâm", "Thảo", "Trang", "Uyên", "Xuân", "Yến"]
+GIVEN_MALE = [
+    "An",
+    "Bình",
+    "Cường",
+    "Dũng",
+    "Đạt",
+    "Hải",
+    "Hiếu",
+    "Hùng",
+    "Khánh",
+    "Long",
+    "Nam",
+    "Phúc",
+    "Quân",
+    "Sơn",
+    "Thắng",
+    "Trung",
+    "Tuấn",
+    "Việt",
+    "Vinh",
+    "Khoa",
+]
+GIVEN_FEMALE = [
+    "Anh",
+    "Châu",
+    "Giang",
+    "Hà",
+    "Hạnh",
+    "Hoa",
+    "Hương",
+    "Lan",
+    "Linh",
+    "Mai",
+    "Ngân",
+    "Nga",
+    "Phương",
+    "Quyên",
+    "Tâm",
+    "Thảo",
+    "Trang",
+    "Uyên",
+    "Xuân",
+    "Yến",
+]
 ETHNICITIES = ["Kinh"] * 17 + ["Tày", "Thái", "Mường", "Khmer", "Hoa", "Nùng", "H'Mông"]
 # province code -> its first district codes (General Statistics Office numbering)
 PROVINCES = {
@@ -41,7 +101,8 @@ def source_table_ddl(contract: Contract) -> sql.Composed:
         table=sql.Identifier("public", contract.source_table),
         columns=sql.SQL(", ").join(
             sql.SQL("{} {}{}").format(
-                sql.Identifier(c.name), sql.SQL(c.sql_type),
+                sql.Identifier(c.name),
+                sql.SQL(c.sql_type),
                 sql.SQL("" if c.nullable else " NOT NULL"),
             )
             for c in columns
@@ -83,8 +144,9 @@ def _citizen(rng: random.Random) -> dict[str, object]:
     }
 
 
-def load_citizens(conn: psycopg.Connection[tuple[object, ...]], contract: Contract,
-                  count: int) -> int:
+def load_citizens(
+    conn: psycopg.Connection[tuple[object, ...]], contract: Contract, count: int
+) -> int:
     """Create the citizen table and fill it, unless it already has rows."""
     conn.execute(source_table_ddl(contract))
     row = conn.execute(

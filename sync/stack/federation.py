@@ -9,9 +9,7 @@ a container would get it, so the embedded stack exercises the production entry p
 from __future__ import annotations
 
 import logging
-import sys
 import time
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +24,7 @@ from sync.stack.demo import load_citizens
 from sync.stack.description import DatabaseEntry, ProcessEntry, StackDescription
 from sync.stack.ports import free_port, port_open
 from sync.stack.postgres import EmbeddedPostgres
+from sync.stack.specs import KafkaEndpoints, connector_spec, processor_spec, registry_spec
 from sync.stack.supervisor import ProcessSpec, Supervisor
 
 log = logging.getLogger(__name__)
@@ -34,10 +33,6 @@ SOURCE = "population"
 SUBSCRIBER = "vss"  # Vietnam Social Security
 TOPICS = ("population.citizen",)
 REGISTRY_DB = "govsync_registry"
-
-
-def govsync_command(*args: str) -> list[str]:
-    return [sys.executable, "-m", "sync.cli", *args]
 
 
 @dataclass
@@ -89,9 +84,17 @@ class EmbeddedFederation:
         if self.options.with_pipeline:
             self._load_demo()
             ensure_topics(self.broker.bootstrap, TOPICS, self.options.partitions)
-            self.supervisor.start(self.connector_spec(SOURCE, self.source_dsn))
-            self.supervisor.start(self.processor_spec(SUBSCRIBER, self.replica_dsn(SUBSCRIBER),
-                                                      TOPICS))
+            self.supervisor.start(connector_spec(self.kafka, SOURCE, self.source_dsn, self.logs))
+            self.supervisor.start(
+                processor_spec(
+                    self.kafka,
+                    SUBSCRIBER,
+                    self.replica_dsn(SUBSCRIBER),
+                    TOPICS,
+                    self.logs,
+                    self.options.data_dir / "processors" / SUBSCRIBER,
+                )
+            )
         self._describe()
         assert self.description is not None
         return self.description
@@ -103,54 +106,30 @@ class EmbeddedFederation:
     def replica_dsn(self, agency: str) -> str:
         return self.postgres.dsn(f"replica_{agency}")
 
-    def kafka_env(self, prefix: str = "") -> dict[str, str]:
-        return {
-            "GOVSYNC_BOOTSTRAP": self.broker.bootstrap,
-            "GOVSYNC_REGISTRY_URL": self.registry_url,
-            "GOVSYNC_TOPIC_PREFIX": prefix,
-            "GOVSYNC_PARTITIONS": str(self.options.partitions),
-        }
-
-    def connector_spec(self, source: str, dsn: str, *, name: str = "", prefix: str = "",
-                       slot: str = "") -> ProcessSpec:
-        name = name or f"connector-{source}"
-        port = free_port()
-        env = {**self.kafka_env(prefix), "GOVSYNC_SOURCE": source, "GOVSYNC_SOURCE_DSN": dsn,
-               "GOVSYNC_METRICS_PORT": str(port), "GOVSYNC_SLOT": slot}
-        return ProcessSpec(
-            name=name, role="connector", argv=govsync_command("connector", "run"),
-            log_path=self.logs / f"{name}.log", env=env,
-            metrics_url=f"http://127.0.0.1:{port}/metrics", ready=lambda: port_open(port),
-        )
-
-    def processor_spec(self, agency: str, replica_dsn: str, topics: tuple[str, ...], *,
-                       name: str = "", prefix: str = "") -> ProcessSpec:
-        name = name or f"processor-{agency}"
-        port = free_port()
-        data_dir = self.options.data_dir / "processors" / name
-        data_dir.mkdir(parents=True, exist_ok=True)
-        env = {**self.kafka_env(prefix), "GOVSYNC_AGENCY": agency,
-               "GOVSYNC_REPLICA_DSN": replica_dsn, "GOVSYNC_TOPICS": _json_list(topics),
-               "GOVSYNC_WEB_PORT": str(port), "GOVSYNC_DATA_DIR": str(data_dir)}
-        return ProcessSpec(
-            name=name, role="processor", argv=govsync_command("processor", "run"),
-            log_path=self.logs / f"{name}.log", env=env,
-            metrics_url=f"http://127.0.0.1:{port}/metrics", ready=lambda: port_open(port),
-        )
+    @property
+    def kafka(self) -> KafkaEndpoints:
+        return KafkaEndpoints(self.broker.bootstrap, self.registry_url, self.options.partitions)
 
     def stop(self) -> None:
-        """Stop everything, connectors first, the database last; leaves no process behind."""
+        """Stop everything, connectors first, the database last; leaves no process behind.
+        The broker keeps topics in memory only, so processors drain before it stops."""
         self.supervisor.stop_all()
 
     def _start_postgres(self) -> None:
         if self.postgres.initialise():
             log.info("created PostgreSQL cluster in %s", self.postgres.data_dir)
-        self.supervisor.start(ProcessSpec(
-            name="postgres", role="database", argv=self.postgres.argv(),
-            log_path=self.logs / "postgres.log", user=self.postgres.run_as,
-            ready=lambda: _can_connect(self.postgres.dsn()), ready_timeout=60,
-            stop_timeout=30,
-        ))
+        self.supervisor.start(
+            ProcessSpec(
+                name="postgres",
+                role="database",
+                argv=self.postgres.argv(),
+                log_path=self.logs / "postgres.log",
+                user=self.postgres.run_as,
+                ready=lambda: _can_connect(self.postgres.dsn()),
+                ready_timeout=60,
+                stop_timeout=30,
+            )
+        )
 
     def _create_databases(self) -> None:
         wanted = [SOURCE, f"replica_{SUBSCRIBER}", REGISTRY_DB]
@@ -167,22 +146,19 @@ class EmbeddedFederation:
         return self.postgres.dsn(name)
 
     def _start_broker(self) -> None:
-        self.supervisor.start(ProcessSpec(
-            name="broker", role="broker", argv=self.broker.argv(),
-            log_path=self.logs / "broker.log", ready=lambda: port_open(self.broker.port),
-        ))
+        self.supervisor.start(
+            ProcessSpec(
+                name="broker",
+                role="broker",
+                argv=self.broker.argv(),
+                log_path=self.logs / "broker.log",
+                ready=lambda: port_open(self.broker.port),
+            )
+        )
 
     def _start_registry(self) -> None:
-        port = free_port()
-        self.registry_url = f"http://127.0.0.1:{port}"
-        env = {"GOVSYNC_REGISTRY_DSN": self.postgres.dsn(REGISTRY_DB), "GOVSYNC_HOST": "127.0.0.1",
-               "GOVSYNC_PORT": str(port)}
-        self.supervisor.start(ProcessSpec(
-            name="registry", role="registry", argv=govsync_command("registry", "serve"),
-            log_path=self.logs / "registry.log", env=env,
-            metrics_url=f"{self.registry_url}/metrics",
-            ready=lambda: _http_ok(f"{self.registry_url}/subjects"),
-        ))
+        spec, self.registry_url = registry_spec(self.postgres.dsn(REGISTRY_DB), self.logs)
+        self.supervisor.start(spec)
 
     def _load_demo(self) -> None:
         contract = load_contracts()["population.citizen"]
@@ -196,19 +172,30 @@ class EmbeddedFederation:
             return
         databases = [
             DatabaseEntry(SOURCE, "source", self.source_dsn, SOURCE),
-            DatabaseEntry(SUBSCRIBER, "replica", self.replica_dsn(SUBSCRIBER),
-                          f"replica_{SUBSCRIBER}"),
+            DatabaseEntry(
+                SUBSCRIBER, "replica", self.replica_dsn(SUBSCRIBER), f"replica_{SUBSCRIBER}"
+            ),
             DatabaseEntry("govsync", "registry", self.postgres.dsn(REGISTRY_DB), REGISTRY_DB),
         ]
         processes = [
-            ProcessEntry(m.spec.name, m.spec.role, m.pid, m.spec.metrics_url,
-                         str(m.spec.log_path), m.restarts)
+            ProcessEntry(
+                m.spec.name,
+                m.spec.role,
+                m.pid,
+                m.spec.metrics_url,
+                str(m.spec.log_path),
+                m.restarts,
+            )
             for m in self.supervisor.processes.values()
         ]
         self.description = StackDescription(
-            data_dir=str(self.options.data_dir), bootstrap=self.broker.bootstrap,
-            registry_url=self.registry_url, postgres_port=self.postgres.port,
-            databases=databases, processes=processes, broker_storage=self.broker.storage,
+            data_dir=str(self.options.data_dir),
+            bootstrap=self.broker.bootstrap,
+            registry_url=self.registry_url,
+            postgres_port=self.postgres.port,
+            databases=databases,
+            processes=processes,
+            broker_storage=self.broker.storage,
         )
         self.description.write(self.options.data_dir)
 
@@ -220,17 +207,6 @@ class EmbeddedFederation:
             time.sleep(0.2)
 
 
-def _json_list(items: tuple[str, ...]) -> str:
-    import json
-
-    return json.dumps(list(items))
-
-
 def _can_connect(dsn: str) -> bool:
     with psycopg.connect(dsn, connect_timeout=2):
         return True
-
-
-def _http_ok(url: str) -> bool:
-    with urllib.request.urlopen(url, timeout=2) as response:
-        return bool(response.status == 200)

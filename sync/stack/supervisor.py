@@ -8,6 +8,7 @@ the whole group, waits, then SIGKILLs what is left, so nothing is left behind.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -39,6 +40,8 @@ class ProcessSpec:
     ready_timeout: float = 60.0
     stop_timeout: float = 20.0
     cwd: Path | None = None
+    # for processors: true once everything on their topics is consumed and committed
+    drained: ReadyCheck | None = None
 
 
 @dataclass
@@ -105,10 +108,25 @@ class Supervisor:
             _terminate_group(managed.popen, managed.spec.stop_timeout)
             self._on_change()
 
-    def stop_all(self) -> None:
-        """Stop every process, the last started first."""
+    def stop_all(self, drain_timeout: float = 30.0) -> None:
+        """Stop every process, the last started first. Sources stop first, then the
+        processors get ``drain_timeout`` seconds to consume what the sources published."""
+        for name in [n for n, m in self.processes.items() if m.spec.role == "connector"]:
+            self.stop(name)
+        self._wait_drained(drain_timeout)
         for name in reversed(list(self.processes)):
             self.stop(name)
+
+    def _wait_drained(self, timeout: float) -> None:
+        checks = [m.spec for m in self.processes.values() if m.spec.drained is not None]
+        deadline = time.monotonic() + timeout
+        pending = checks
+        while pending and time.monotonic() < deadline:
+            pending = [spec for spec in pending if not _true(spec.drained)]
+            if pending:
+                time.sleep(0.2)
+        for spec in pending:
+            log.warning("%s did not drain within %.0f s", spec.name, timeout)
 
     def _spawn(self, spec: ProcessSpec) -> subprocess.Popen[bytes]:
         spec.log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -135,7 +153,7 @@ class Supervisor:
             try:
                 if check():
                     return
-            except Exception:  # noqa: BLE001 - not ready yet
+            except Exception:
                 log.debug("%s not ready yet", managed.spec.name, exc_info=True)
             time.sleep(0.1)
         _terminate_group(managed.popen, 5)
@@ -145,21 +163,25 @@ class Supervisor:
         )
 
 
+def _true(check: ReadyCheck | None) -> bool:
+    try:
+        return check is None or check()
+    except Exception:
+        log.debug("drain check failed", exc_info=True)
+        return False
+
+
 def _died_message(spec: ProcessSpec, code: int | None) -> str:
     tail = ""
-    try:
+    with contextlib.suppress(OSError):
         tail = spec.log_path.read_text(errors="replace")[-2000:]
-    except OSError:
-        pass
     return f"{spec.name} ({spec.role}) exited with code {code} while starting:\n{tail}"
 
 
 def _terminate_group(popen: subprocess.Popen[bytes], timeout: float) -> None:
     """SIGTERM the process group, wait up to ``timeout``, then SIGKILL whatever is left."""
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(popen.pid, signal.SIGTERM)
-    except ProcessLookupError:
-        pass
     try:
         popen.wait(timeout)
     except subprocess.TimeoutExpired:

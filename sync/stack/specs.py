@@ -1,0 +1,122 @@
+"""How to run govsync's own processes: the command line and the ``GOVSYNC_*`` environment a
+connector, processor or registry gets, the same way a container would get it. Used by the
+embedded federation and by the test suite, whichever stack provider runs the servers."""
+
+from __future__ import annotations
+
+import json
+import sys
+import urllib.request
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from sync.kafka import group_lag
+from sync.stack.ports import free_port, port_open
+from sync.stack.supervisor import ProcessSpec
+
+
+def govsync_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "sync.cli", *args]
+
+
+@dataclass(frozen=True)
+class KafkaEndpoints:
+    """What every pipeline process needs to reach the broker and the registry."""
+
+    bootstrap: str
+    registry_url: str
+    partitions: int = 3
+    topic_prefix: str = ""
+
+    def env(self) -> dict[str, str]:
+        return {
+            "GOVSYNC_BOOTSTRAP": self.bootstrap,
+            "GOVSYNC_REGISTRY_URL": self.registry_url,
+            "GOVSYNC_TOPIC_PREFIX": self.topic_prefix,
+            "GOVSYNC_PARTITIONS": str(self.partitions),
+        }
+
+
+def connector_spec(
+    kafka: KafkaEndpoints, source: str, dsn: str, logs: Path, *, name: str = "", slot: str = ""
+) -> ProcessSpec:
+    name = name or f"connector-{source}"
+    port = free_port()
+    env = {
+        **kafka.env(),
+        "GOVSYNC_SOURCE": source,
+        "GOVSYNC_SOURCE_DSN": dsn,
+        "GOVSYNC_METRICS_PORT": str(port),
+        "GOVSYNC_SLOT": slot,
+    }
+    return ProcessSpec(
+        name=name,
+        role="connector",
+        argv=govsync_command("connector", "run"),
+        log_path=logs / f"{name}.log",
+        env=env,
+        metrics_url=f"http://127.0.0.1:{port}/metrics",
+        ready=lambda: port_open(port),
+    )
+
+
+def processor_spec(
+    kafka: KafkaEndpoints,
+    agency: str,
+    replica_dsn: str,
+    topics: Sequence[str],
+    logs: Path,
+    state_dir: Path,
+    *,
+    name: str = "",
+) -> ProcessSpec:
+    name = name or f"processor-{agency}"
+    port = free_port()
+    state_dir.mkdir(parents=True, exist_ok=True)
+    env = {
+        **kafka.env(),
+        "GOVSYNC_AGENCY": agency,
+        "GOVSYNC_REPLICA_DSN": replica_dsn,
+        "GOVSYNC_TOPICS": json.dumps(list(topics)),
+        "GOVSYNC_WEB_PORT": str(port),
+        "GOVSYNC_DATA_DIR": str(state_dir),
+    }
+    group = f"{kafka.topic_prefix}govsync-replica-{agency}"
+    prefixed = [kafka.topic_prefix + t for t in topics]
+    return ProcessSpec(
+        name=name,
+        role="processor",
+        argv=govsync_command("processor", "run"),
+        log_path=logs / f"{name}.log",
+        env=env,
+        metrics_url=f"http://127.0.0.1:{port}/metrics",
+        ready=lambda: port_open(port),
+        drained=lambda: not any(group_lag(kafka.bootstrap, group, prefixed).values()),
+    )
+
+
+def registry_spec(store_dsn: str, logs: Path) -> tuple[ProcessSpec, str]:
+    """The registry's spec and its URL."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {
+        "GOVSYNC_REGISTRY_DSN": store_dsn,
+        "GOVSYNC_HOST": "127.0.0.1",
+        "GOVSYNC_PORT": str(port),
+    }
+    spec = ProcessSpec(
+        name="registry",
+        role="registry",
+        argv=govsync_command("registry", "serve"),
+        log_path=logs / "registry.log",
+        env=env,
+        metrics_url=f"{url}/metrics",
+        ready=lambda: http_ok(f"{url}/subjects"),
+    )
+    return spec, url
+
+
+def http_ok(url: str) -> bool:
+    with urllib.request.urlopen(url, timeout=2) as response:
+        return bool(response.status == 200)
