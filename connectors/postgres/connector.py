@@ -97,6 +97,7 @@ class Connector:
             for chunk in read_snapshot(
                 self.settings.source_dsn,
                 self.settings.source,
+                self.settings.slot_name,
                 table,
                 contract.key_fields,
                 self.settings.snapshot_chunk,

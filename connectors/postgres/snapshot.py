@@ -62,11 +62,12 @@ class SnapshotState:
 
 
 def read_snapshot(
-    dsn: str, source: str, table: TableRef, keys: tuple[str, ...], chunk: int
+    dsn: str, source: str, slot: str, table: TableRef, keys: tuple[str, ...], chunk: int
 ) -> Iterator[list[ChangeEvent]]:
     """Yield the table's rows as snapshot events, ``chunk`` at a time, in key order."""
+    # slot names are cluster-wide: derive the temporary one from the connector's own slot
     with (
-        ExportedSnapshot(dsn, f"govsync_snap_{source}") as exported,
+        ExportedSnapshot(dsn, f"{slot}_snapshot") as exported,
         psycopg.connect(dsn) as conn,
     ):
         conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")

@@ -118,6 +118,8 @@ class Supervisor:
             self.stop(name)
 
     def _wait_drained(self, timeout: float) -> None:
+        if timeout <= 0:
+            return
         checks = [m.spec for m in self.processes.values() if m.spec.drained is not None]
         deadline = time.monotonic() + timeout
         pending = checks

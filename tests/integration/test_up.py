@@ -1,0 +1,104 @@
+"""``govsync up``: the embedded federation a user starts with one command."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import psutil
+import psycopg
+import pytest
+
+from sync.stack.description import StackDescription
+from sync.stack.ports import wait_until
+
+pytestmark = pytest.mark.integration
+
+
+def start_up(data_dir: Path, citizens: int = 400) -> subprocess.Popen[bytes]:
+    log = open(data_dir.parent / f"{data_dir.name}-up.log", "ab")  # noqa: SIM115 - closed by the OS
+    return subprocess.Popen(
+        [sys.executable, "-m", "sync.cli", "up", "--data-dir", str(data_dir),
+         "--citizens", str(citizens)],
+        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+
+
+def described(data_dir: Path) -> StackDescription:
+    def complete() -> bool:
+        path = data_dir / "stack.json"
+        return path.exists() and {"connector", "processor"} <= {
+            p["role"] for p in json.loads(path.read_text())["processes"]
+        }
+
+    wait_until(complete, 120, "stack.json naming the connector and the processor")
+    return StackDescription.read(data_dir)
+
+
+def count(dsn: str, query: str) -> int:
+    with psycopg.connect(dsn) as conn:
+        row = conn.execute(query).fetchone()
+    return int(row[0]) if row else 0
+
+
+def stop(up: subprocess.Popen[bytes], pids: list[int]) -> None:
+    up.send_signal(signal.SIGINT)
+    assert up.wait(120) == 0
+    alive = [pid for pid in pids if psutil.pid_exists(pid)
+             and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE]
+    assert alive == [], "govsync up leaves no process behind"
+
+
+def test_up_runs_supervises_stops_and_resumes(tmp_path: Path) -> None:
+    data_dir = tmp_path / "federation"
+    up = start_up(data_dir)
+    try:
+        stack = described(data_dir)
+        source = stack.database("population", "source").dsn
+        replica = stack.database("vss", "replica").dsn
+        assert stack.bootstrap and stack.registry_url.startswith("http://127.0.0.1:")
+        roles = {p.role for p in stack.processes}
+        assert {"database", "broker", "registry", "connector", "processor"} <= roles
+        wait_until(lambda: count(replica, "SELECT count(*) FROM population.citizen") == 400,
+                   60, "the demo citizens in the replica")
+
+        processor = stack.process("processor-vss")
+        os.kill(processor.pid, signal.SIGKILL)
+        with psycopg.connect(source, autocommit=True) as conn:
+            conn.execute("UPDATE citizen SET ward_code = '00001' WHERE province_code = '01'")
+        wait_until(
+            lambda: StackDescription.read(data_dir).process("processor-vss").pid != processor.pid,
+            60, "stack.json naming the restarted processor",
+        )
+        assert StackDescription.read(data_dir).process("processor-vss").restarts == 1
+        wait_until(lambda: count(replica, "SELECT count(*) FROM population.citizen "
+                                          "WHERE province_code = '01' AND ward_code <> '00001'")
+                   == 0, 60, "the replica to catch up after the processor restart")
+        pids = [p.pid for p in StackDescription.read(data_dir).processes]
+    except BaseException:
+        up.kill()
+        raise
+    stop(up, pids)
+
+    up = start_up(data_dir)
+    try:
+        stack = described(data_dir)
+        source = stack.database("population", "source").dsn
+        replica = stack.database("vss", "replica").dsn
+        with psycopg.connect(source, autocommit=True) as conn:
+            conn.execute("DELETE FROM citizen WHERE province_code = '48'")
+        wait_until(lambda: count(replica, "SELECT count(*) FROM population.citizen")
+                   == count(source, "SELECT count(*) FROM citizen"), 60,
+                   "the replica to follow changes after a restart")
+        assert count(source, "SELECT count(*) FROM govsync.snapshot_state") == 1
+        log = (data_dir / "logs" / "connector-population.log").read_text()
+        assert log.count("snapshot of public.citizen starts") == 1, "nothing is snapshotted twice"
+        pids = [p.pid for p in StackDescription.read(data_dir).processes]
+    except BaseException:
+        up.kill()
+        raise
+    stop(up, pids)
