@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from confluent_kafka import KafkaError, Message, Producer
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
@@ -84,7 +84,13 @@ class Publisher:
                     self.source, self._routes[event.table].topic
                 ).inc()
 
-    def _produce(self, topic: str, key: bytes, value: bytes, callback: object) -> None:
+    def _produce(
+        self,
+        topic: str,
+        key: bytes,
+        value: bytes,
+        callback: Callable[[KafkaError | None, Message], None],
+    ) -> None:
         while True:
             try:
                 self._producer.produce(topic, value=value, key=key, on_delivery=callback)

@@ -137,7 +137,7 @@ class SlotReader:
             "FROM pg_replication_slots WHERE slot_name = %s",
             self.slot,
         )
-        return int(value or 0)
+        return int(str(value or 0))
 
     def _scalar(self, query: str, *params: object) -> object:
         row = self._conn.execute(query, params or None).fetchone()

@@ -16,10 +16,15 @@ Partition = tuple[str, int]
 
 
 def _consumer(bootstrap: str, group_id: str) -> Consumer:
-    return Consumer({
-        "bootstrap.servers": bootstrap, "group.id": group_id, "enable.auto.commit": False,
-        "enable.partition.eof": True, "max.partition.fetch.bytes": 1024,
-    })
+    return Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": group_id,
+            "enable.auto.commit": False,
+            "enable.partition.eof": True,
+            "max.partition.fetch.bytes": 1024,
+        }
+    )
 
 
 def _partitions(consumer: Consumer, topics: Iterable[str]) -> list[TopicPartition]:
@@ -46,7 +51,7 @@ def _high_watermarks(
         error = message.error()
         if error is not None and error.code() != KafkaError._PARTITION_EOF:
             continue
-        seen.add((message.topic(), message.partition()))
+        seen.add((str(message.topic()), int(message.partition() or 0)))
     return {
         (t, p): consumer.get_watermark_offsets(TopicPartition(t, p), cached=True)[1]
         for (t, p) in positions
@@ -60,8 +65,7 @@ def group_lag(bootstrap: str, group_id: str, topics: Iterable[str]) -> dict[Part
     try:
         partitions = _partitions(consumer, topics)
         committed = {
-            (tp.topic, tp.partition): tp.offset
-            for tp in consumer.committed(partitions, timeout=10)
+            (tp.topic, tp.partition): tp.offset for tp in consumer.committed(partitions, timeout=10)
         }
         positions = {k: (o if o >= 0 else OFFSET_BEGINNING) for k, o in committed.items()}
         ends = _high_watermarks(consumer, positions)
@@ -75,7 +79,8 @@ def end_offsets(bootstrap: str, topics: Iterable[str]) -> dict[Partition, int]:
     consumer = _consumer(bootstrap, "govsync-end-offsets")
     try:
         partitions = _partitions(consumer, topics)
-        return _high_watermarks(consumer, {(tp.topic, tp.partition): OFFSET_BEGINNING
-                                           for tp in partitions})
+        return _high_watermarks(
+            consumer, {(tp.topic, tp.partition): OFFSET_BEGINNING for tp in partitions}
+        )
     finally:
         consumer.close()

@@ -76,7 +76,10 @@ def create_app(
 
     @app.agent(topics, name=f"apply-{settings.agency}")
     async def apply_changes(stream: faust.StreamT[Any]) -> None:
-        async for events in stream.take_events(settings.batch_size, within=settings.batch_seconds):
+        batches = stream.take_events(  # type: ignore[attr-defined]  # missing from StreamT
+            settings.batch_size, within=settings.batch_seconds
+        )
+        async for events in batches:
             messages = [_raw(event) for event in events]
             await subscription.handle(messages)
             await _commit_applied(app, messages)
@@ -85,7 +88,7 @@ def create_app(
     async def metrics_page(web: Any, request: Any) -> Any:
         return web.bytes(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
 
-    @app.on_partitions_assigned.connect
+    @app.on_partitions_assigned.connect  # type: ignore[arg-type]
     async def log_assignment(_app: faust.App, assigned: set[Any], **_: Any) -> None:
         log.info("agency %s assigned %d partitions", settings.agency, len(assigned))
 
@@ -106,4 +109,4 @@ async def _commit_applied(app: faust.App, messages: list[RawMessage]) -> None:
         next_offsets[tp] = max(next_offsets.get(tp, 0), m.offset + 1)
     # faust's public commit() commits acknowledged offsets, which the topics do not record
     # (acks=False); the transport-level commit takes explicit offsets.
-    await app.consumer._commit(next_offsets)
+    await app.consumer._commit(next_offsets)  # type: ignore[attr-defined]

@@ -41,4 +41,4 @@ class SchemaCache:
                 raise RegistryUnavailable(message) from exc
             except Exception as exc:
                 raise RegistryUnavailable(f"registry unreachable: {exc}") from exc
-            self._schemas[schema_id] = json.loads(schema.schema_str)
+            self._schemas[schema_id] = json.loads(schema.schema_str or "{}")

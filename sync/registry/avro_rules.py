@@ -50,7 +50,7 @@ def _make(text: str, names: Names) -> Schema:
         raise invalid_schema(f"not JSON: {exc}") from None
     try:
         return make_avsc_object(data, names)
-    except Exception as exc:  # Avro raises SchemaParseException, and TypeError on odd shapes
+    except Exception as exc:  # noqa: BLE001 - Avro raises SchemaParseException, TypeError…
         raise invalid_schema(str(exc) or type(exc).__name__) from None
 
 

@@ -72,9 +72,9 @@ class Applier:
             (self.group_id,),
         )
         return {
-            (t, p): o
+            (str(t), int(str(p))): int(str(o))
             for t, p, o, topic_id in await cursor.fetchall()
-            if topic_id == self.topic_ids.get(t, "")
+            if topic_id == self.topic_ids.get(str(t), "")
         }
 
     async def apply(self, deliveries: Sequence[Delivery]) -> ApplyResult:

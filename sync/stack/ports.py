@@ -35,7 +35,7 @@ def wait_until(
         try:
             if predicate():
                 return
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - not ready yet, remember why
             last_error = exc
         time.sleep(interval)
     detail = f" (last error: {last_error})" if last_error else ""
