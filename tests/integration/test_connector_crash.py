@@ -69,8 +69,10 @@ def test_sigkilled_connector_resumes_from_its_slot_and_loses_nothing(
     try:
         for round_ in range(3):
             start = workload.committed
-            pipeline.wait_for(lambda s=start: workload.committed > s + 20,
-                              f"the workload to commit more (round {round_})")
+            pipeline.wait_for(
+                lambda s=start: workload.committed > s + 20,
+                f"the workload to commit more (round {round_})",
+            )
             killed = pipeline.kill("connector-population")
             pipeline.wait_for(
                 lambda k=killed: pipeline.supervisor.processes["connector-population"].pid != k,

@@ -60,8 +60,12 @@ def test_insert_update_key_change_and_delete_reach_the_replica(running: Pipeline
     assert replica["001099000002"][7] == "00032"
     assert victim not in replica
     with psycopg.connect(running.replica_dsn) as conn:
-        remembered = {r[0] for r in conn.execute(
-            "SELECT personal_id FROM govsync_state.population__citizen__deleted")}
+        remembered = {
+            r[0]
+            for r in conn.execute(
+                "SELECT personal_id FROM govsync_state.population__citizen__deleted"
+            )
+        }
     assert remembered == {NEW[0], victim}, "deletes are remembered outside the live table"
 
 
@@ -124,10 +128,14 @@ def _replica_with_positions(dsn: str) -> set[tuple[object, ...]]:
 
 
 def _consumer(pipeline: Pipeline, group: str) -> Consumer:
-    return Consumer({
-        "bootstrap.servers": pipeline.stack.bootstrap, "group.id": group,
-        "enable.auto.commit": False, "auto.offset.reset": "earliest",
-    })
+    return Consumer(
+        {
+            "bootstrap.servers": pipeline.stack.bootstrap,
+            "group.id": group,
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+        }
+    )
 
 
 def _read_topic(pipeline: Pipeline, count: int) -> list[object]:

@@ -22,9 +22,19 @@ pytestmark = pytest.mark.integration
 def start_up(data_dir: Path, citizens: int = 400) -> subprocess.Popen[bytes]:
     log = open(data_dir.parent / f"{data_dir.name}-up.log", "ab")  # noqa: SIM115 - closed by the OS
     return subprocess.Popen(
-        [sys.executable, "-m", "sync.cli", "up", "--data-dir", str(data_dir),
-         "--citizens", str(citizens)],
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        [
+            sys.executable,
+            "-m",
+            "sync.cli",
+            "up",
+            "--data-dir",
+            str(data_dir),
+            "--citizens",
+            str(citizens),
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
 
 
@@ -48,8 +58,11 @@ def count(dsn: str, query: str) -> int:
 def stop(up: subprocess.Popen[bytes], pids: list[int]) -> None:
     up.send_signal(signal.SIGINT)
     assert up.wait(120) == 0
-    alive = [pid for pid in pids if psutil.pid_exists(pid)
-             and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE]
+    alive = [
+        pid
+        for pid in pids
+        if psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    ]
     assert alive == [], "govsync up leaves no process behind"
 
 
@@ -63,8 +76,11 @@ def test_up_runs_supervises_stops_and_resumes(tmp_path: Path) -> None:
         assert stack.bootstrap and stack.registry_url.startswith("http://127.0.0.1:")
         roles = {p.role for p in stack.processes}
         assert {"database", "broker", "registry", "connector", "processor"} <= roles
-        wait_until(lambda: count(replica, "SELECT count(*) FROM population.citizen") == 400,
-                   60, "the demo citizens in the replica")
+        wait_until(
+            lambda: count(replica, "SELECT count(*) FROM population.citizen") == 400,
+            60,
+            "the demo citizens in the replica",
+        )
 
         processor = stack.process("processor-vss")
         os.kill(processor.pid, signal.SIGKILL)
@@ -72,12 +88,22 @@ def test_up_runs_supervises_stops_and_resumes(tmp_path: Path) -> None:
             conn.execute("UPDATE citizen SET ward_code = '00001' WHERE province_code = '01'")
         wait_until(
             lambda: StackDescription.read(data_dir).process("processor-vss").pid != processor.pid,
-            60, "stack.json naming the restarted processor",
+            60,
+            "stack.json naming the restarted processor",
         )
         assert StackDescription.read(data_dir).process("processor-vss").restarts == 1
-        wait_until(lambda: count(replica, "SELECT count(*) FROM population.citizen "
-                                          "WHERE province_code = '01' AND ward_code <> '00001'")
-                   == 0, 60, "the replica to catch up after the processor restart")
+        wait_until(
+            lambda: (
+                count(
+                    replica,
+                    "SELECT count(*) FROM population.citizen "
+                    "WHERE province_code = '01' AND ward_code <> '00001'",
+                )
+                == 0
+            ),
+            60,
+            "the replica to catch up after the processor restart",
+        )
         pids = [p.pid for p in StackDescription.read(data_dir).processes]
     except BaseException:
         up.kill()
@@ -91,9 +117,14 @@ def test_up_runs_supervises_stops_and_resumes(tmp_path: Path) -> None:
         replica = stack.database("vss", "replica").dsn
         with psycopg.connect(source, autocommit=True) as conn:
             conn.execute("DELETE FROM citizen WHERE province_code = '48'")
-        wait_until(lambda: count(replica, "SELECT count(*) FROM population.citizen")
-                   == count(source, "SELECT count(*) FROM citizen"), 60,
-                   "the replica to follow changes after a restart")
+        wait_until(
+            lambda: (
+                count(replica, "SELECT count(*) FROM population.citizen")
+                == count(source, "SELECT count(*) FROM citizen")
+            ),
+            60,
+            "the replica to follow changes after a restart",
+        )
         assert count(source, "SELECT count(*) FROM govsync.snapshot_state") == 1
         log = (data_dir / "logs" / "connector-population.log").read_text()
         assert log.count("snapshot of public.citizen starts") == 1, "nothing is snapshotted twice"
