@@ -10,7 +10,7 @@
     ├── DecodeError (Fatal)           bytes on a topic or from pgoutput that cannot be decoded
     ├── SourceNotReady (Fatal)        a source database does not meet a precondition
     ├── RegistryError                 an error answered by a schema registry (Confluent codes)
-    │   └── RegistryUnavailable (Retryable)
+    ├── RegistryUnavailable (Retryable) the registry cannot be reached or timed out
     ├── ReplicaUnavailable (Retryable) a replica database cannot be reached
     └── StackError (Fatal)            the embedded federation could not start or stop a process
 

@@ -7,6 +7,7 @@ This module imports nothing else of ours.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,6 +25,9 @@ class Op(StrEnum):
     TRUNCATE = "t"
 
 
+_LSN_TEXT = re.compile(r"([0-9A-Fa-f]{1,8})/([0-9A-Fa-f]{1,8})")
+
+
 class Lsn(int):
     """A PostgreSQL WAL position. Printed the way PostgreSQL prints it: ``16/B374D848``."""
 
@@ -31,10 +35,10 @@ class Lsn(int):
 
     @classmethod
     def parse(cls, text: str) -> Lsn:
-        high, _, low = text.partition("/")
-        if not low:
+        match = _LSN_TEXT.fullmatch(text)
+        if match is None:
             raise ValueError(f"not an LSN: {text!r} (expected the form 16/B374D848)")
-        return cls((int(high, 16) << 32) | int(low, 16))
+        return cls((int(match[1], 16) << 32) | int(match[2], 16))
 
     def __str__(self) -> str:
         return f"{self >> 32:X}/{self & 0xFFFFFFFF:X}"

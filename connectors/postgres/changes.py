@@ -59,11 +59,23 @@ class ChangeDecoder:
                 txn = None
             elif isinstance(message, pgoutput.Relation):
                 self.relations.add(message)
+            elif isinstance(message, pgoutput.Truncate):
+                self._on_truncate(message)
             elif isinstance(message, pgoutput.Insert | pgoutput.Update | pgoutput.Delete):
                 if txn is None:
                     raise DecodeError("pgoutput row change outside a transaction")
                 self._on_row_change(txn, message)
         return batch
+
+    def _on_truncate(self, message: pgoutput.Truncate) -> None:
+        """Replicas cannot follow a TRUNCATE yet; stop loudly rather than let them diverge."""
+        for oid in message.relation_oids:
+            relation = self.relations.get(oid)
+            if TableRef(relation.namespace, relation.name) in self.key_columns:
+                raise DecodeError(
+                    f"TRUNCATE of {relation.namespace}.{relation.name} cannot be captured yet; "
+                    "drop the slot and re-snapshot the table"
+                )
 
     def _on_row_change(
         self, txn: _Transaction, message: pgoutput.Insert | pgoutput.Update | pgoutput.Delete
@@ -84,7 +96,8 @@ class ChangeDecoder:
                 self._emit(txn, Op.DELETE, table, keys, before, None)
                 self._emit(txn, Op.CREATE, table, keys, None, after)
             else:
-                self._emit(txn, Op.UPDATE, table, keys, None, after)
+                old = before if _is_full(before, keys) else None
+                self._emit(txn, Op.UPDATE, table, keys, old, after)
         else:
             before = self._row(relation, message.old, None)
             self._emit(txn, Op.DELETE, table, keys, before, None)
@@ -124,6 +137,7 @@ class ChangeDecoder:
         previous: Mapping[str, Any] | None,
     ) -> dict[str, Any]:
         row: dict[str, Any] = {}
+        pgoutput.row_from_tuple(relation, values)  # checks the column count
         for column, value in zip(relation.columns, values, strict=True):
             if value is pgoutput.UNCHANGED_TOAST:
                 if previous is None or previous.get(column.name) is None:

@@ -93,6 +93,8 @@ def _read_schema(path: Path) -> dict[str, Any]:
         raise ContractError(f"{path}: cannot read the schema: {exc}", contract=str(path)) from exc
     if not isinstance(schema, dict) or schema.get("type") != "record":
         raise ContractError(f"{path}: a contract must be an Avro record", contract=str(path))
+    if not isinstance(schema.get("fields"), list):
+        raise ContractError(f"{path}: the record has no list of fields", contract=str(path))
     return schema
 
 

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import fastavro
+from fastavro.read import SchemaResolutionError
 
 from sync import __version__
 from sync.contracts.envelope import envelope_schema
@@ -23,7 +24,18 @@ from sync.errors import DecodeError
 from sync.types import ChangeEvent, Lsn, Op, Position, TableRef
 
 MAGIC = 0
-_HEADER = struct.Struct(">bI")
+_HEADER = struct.Struct(">BI")
+# what fastavro and datetime raise on bytes or schemas that do not fit: all mean undecodable
+_UNDECODABLE = (
+    EOFError,
+    ValueError,
+    TypeError,
+    IndexError,
+    KeyError,
+    OverflowError,
+    struct.error,
+    SchemaResolutionError,
+)
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -72,7 +84,10 @@ class EventCodec:
         key_record = self._read(key, lookup, self._key_parsed, "key")
         if not isinstance(key_record, dict):
             raise DecodeError("the key's schema does not describe a record")
-        return self._from_record(key_record, record)
+        try:
+            return self._from_record(key_record, record)
+        except _UNDECODABLE as exc:
+            raise DecodeError(f"change event fields out of range: {exc!r}") from exc
 
     def schema_ids(self, key: bytes | None, value: bytes | None) -> set[int]:
         """The schema ids a message refers to, to fetch them before decoding."""
@@ -83,14 +98,19 @@ class EventCodec:
         writer = self._writer(schema_id, lookup)
         try:
             return fastavro.schemaless_reader(io.BytesIO(body), writer, reader)
-        except (EOFError, ValueError, TypeError, IndexError, KeyError, struct.error) as exc:
+        except _UNDECODABLE as exc:
             raise DecodeError(
                 f"Avro {part} does not decode with schema id {schema_id}: {exc!r}"
             ) from exc
 
     def _writer(self, schema_id: int, lookup: SchemaLookup) -> Any:
         if schema_id not in self._writers:
-            self._writers[schema_id] = fastavro.parse_schema(dict(lookup(schema_id)))
+            try:
+                self._writers[schema_id] = fastavro.parse_schema(dict(lookup(schema_id)))
+            except _UNDECODABLE as exc:
+                raise DecodeError(
+                    f"schema id {schema_id} is not a usable Avro schema: {exc}"
+                ) from exc
         return self._writers[schema_id]
 
     def _to_record(self, event: ChangeEvent) -> dict[str, Any]:

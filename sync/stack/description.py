@@ -71,8 +71,8 @@ class StackDescription:
             path = path / FILE_NAME
         try:
             raw: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
+            raw["databases"] = [DatabaseEntry(**d) for d in raw.get("databases", [])]
+            raw["processes"] = [ProcessEntry(**p) for p in raw.get("processes", [])]
+            return cls(**raw)
+        except (OSError, json.JSONDecodeError, AttributeError, TypeError) as exc:
             raise ConfigError(f"cannot read the stack description {path}: {exc}") from exc
-        raw["databases"] = [DatabaseEntry(**d) for d in raw.get("databases", [])]
-        raw["processes"] = [ProcessEntry(**p) for p in raw.get("processes", [])]
-        return cls(**raw)

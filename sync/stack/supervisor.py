@@ -51,6 +51,7 @@ class Managed:
     restarts: int = 0
     next_restart_at: float | None = None
     backoff: float = 0.5
+    started_at: float = field(default_factory=time.monotonic)
 
     @property
     def pid(self) -> int:
@@ -61,6 +62,7 @@ class Supervisor:
     """Starts, watches and stops the stack's processes. Not thread-safe: one owner drives it."""
 
     MAX_BACKOFF = 30.0
+    STABLE_AFTER = 10.0  # seconds up before earlier crashes are forgiven
 
     def __init__(self, on_change: Callable[[], None] = lambda: None) -> None:
         self.processes: dict[str, Managed] = {}
@@ -70,7 +72,12 @@ class Supervisor:
         """Start ``spec`` and wait until it is ready."""
         managed = Managed(spec, self._spawn(spec))
         self.processes[spec.name] = managed
-        self._wait_ready(managed)
+        try:
+            self._wait_ready(managed)
+        except BaseException:
+            del self.processes[spec.name]  # a process that never started is not supervised
+            _terminate_group(managed.popen, 5)
+            raise
         self._on_change()
         return managed
 
@@ -81,7 +88,7 @@ class Supervisor:
         for managed in self.processes.values():
             code = managed.popen.poll()
             if code is None:
-                if managed.next_restart_at is None and managed.restarts:
+                if managed.restarts and now - managed.started_at > self.STABLE_AFTER:
                     managed.backoff = 0.5  # it stayed up: forget earlier trouble
                 continue
             if managed.next_restart_at is None:
@@ -97,6 +104,7 @@ class Supervisor:
 
     def _restart(self, managed: Managed) -> None:
         managed.popen = self._spawn(managed.spec)
+        managed.started_at = time.monotonic()
         managed.restarts += 1
         managed.next_restart_at = None
         managed.backoff = min(managed.backoff * 2, self.MAX_BACKOFF)
