@@ -12,6 +12,7 @@
     ├── RegistryError                 an error answered by a schema registry (Confluent codes)
     ├── RegistryUnavailable (Retryable) the registry cannot be reached or timed out
     ├── ReplicaUnavailable (Retryable) a replica database cannot be reached
+    ├── SubscriptionStopped (Fatal)   a subscription cannot go on until someone fixes its replica
     └── StackError (Fatal)            the embedded federation could not start or stop a process
 
 Whether to retry or to dead-letter is decided in one place, :func:`is_retryable`, from these
@@ -97,6 +98,15 @@ class RegistryUnavailable(Retryable):
 
 class ReplicaUnavailable(Retryable):
     """A subscriber's replica database cannot be reached."""
+
+
+class SubscriptionStopped(Fatal):
+    """The replica refuses every batch for a reason no event carries (a column dropped by hand,
+    a missing privilege): the subscription stops, consuming nothing more, until fixed."""
+
+    def __init__(self, message: str, *, agency: str = "") -> None:
+        super().__init__(message, agency=agency)
+        self.agency = agency
 
 
 class StackError(Fatal):

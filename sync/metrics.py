@@ -21,6 +21,8 @@ class ConnectorMetrics:
     produce_errors: Counter
     slot_lag_bytes: Gauge
     snapshot_rows: Counter
+    snapshot_table_rows: Gauge
+    behind_source_seconds: Gauge
     acknowledged_lsn: Gauge
 
     @classmethod
@@ -57,6 +59,18 @@ class ConnectorMetrics:
                 ("source", "table"),
                 registry=registry,
             ),
+            snapshot_table_rows=Gauge(
+                f"{prefix}_connector_snapshot_table_rows",
+                "Rows the running or last snapshot of the table had to read (estimate)",
+                ("source", "table"),
+                registry=registry,
+            ),
+            behind_source_seconds=Gauge(
+                f"{prefix}_connector_behind_source_seconds",
+                "Time from the source commit of the newest delivered change to its delivery",
+                labels,
+                registry=registry,
+            ),
             acknowledged_lsn=Gauge(
                 f"{prefix}_connector_acknowledged_lsn",
                 "Source position up to which every change is acknowledged by the broker",
@@ -76,11 +90,25 @@ class ProcessorMetrics:
     batch_seconds: Histogram
     end_to_end_seconds: Histogram
     freshness_timestamp: Gauge
+    consumer_lag: Gauge
+    subscription_state: Gauge
 
     @classmethod
     def create(cls, registry: CollectorRegistry, prefix: str = "govsync") -> ProcessorMetrics:
         labels = ("agency", "topic")
         return cls(
+            consumer_lag=Gauge(
+                f"{prefix}_processor_consumer_lag",
+                "Messages on the partition not yet applied by the agency's group",
+                ("agency", "topic", "partition"),
+                registry=registry,
+            ),
+            subscription_state=Gauge(
+                f"{prefix}_processor_subscription_state",
+                "1 for the subscription's current state (running or stopped), else 0",
+                ("agency", "state"),
+                registry=registry,
+            ),
             events_consumed=Counter(
                 f"{prefix}_processor_events_consumed_total",
                 "Events read from topics",

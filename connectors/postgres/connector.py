@@ -15,7 +15,7 @@ import psycopg
 from connectors.postgres.changes import ChangeDecoder
 from connectors.postgres.delivery import Publisher
 from connectors.postgres.slot import SlotReader
-from connectors.postgres.snapshot import SnapshotState, read_snapshot
+from connectors.postgres.snapshot import SnapshotState, estimated_rows, read_snapshot
 from sync.config import ConnectorSettings
 from sync.contracts import Contract, load_contracts
 from sync.errors import ConfigError, is_retryable
@@ -80,7 +80,9 @@ class Connector:
             ensure_topics(s.bootstrap, publisher.topics(), s.partitions)
             with SlotReader(s.source_dsn, s.slot_name, s.publication, s.source) as reader:
                 reader.check_preconditions()
-                reader.ensure_publication([(t.schema, t.name) for t in self.contracts])
+                tables = [(t.schema, t.name) for t in self.contracts]
+                reader.check_tables(tables)
+                reader.ensure_publication(tables)
                 reader.ensure_slot()
                 self._snapshot_missing(publisher)
                 self._stream(reader, publisher)
@@ -93,6 +95,9 @@ class Connector:
             if state.done(table):
                 continue
             log.info("snapshot of %s starts", table)
+            self.metrics.snapshot_table_rows.labels(self.settings.source, str(table)).set(
+                estimated_rows(self.settings.source_dsn, table)
+            )
             rows, position = 0, None
             for chunk in read_snapshot(
                 self.settings.source_dsn,
@@ -120,6 +125,10 @@ class Connector:
             batch = decoder.decode(reader.peek(self.settings.max_changes))
             if batch.events:
                 publisher.publish(batch.events)
+                newest = batch.events[-1].commit_time.timestamp()
+                self.metrics.behind_source_seconds.labels(source).set(
+                    max(0.0, time.time() - newest)
+                )
                 for table, count in batch.captured.items():
                     self.metrics.changes_captured.labels(source, table).inc(count)
             if batch.end_lsn is not None:
@@ -132,5 +141,6 @@ class Connector:
                 # nothing committed: poll less often the longer the source stays idle
                 self.stopping.wait(idle_wait)
                 idle_wait = min(idle_wait * 2, MAX_IDLE_WAIT)
+                self.metrics.behind_source_seconds.labels(source).set(0)
             else:
                 idle_wait = self.settings.poll_interval

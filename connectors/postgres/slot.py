@@ -79,6 +79,27 @@ class SlotReader:
                 source=self.source,
             )
 
+    def check_tables(self, tables: Sequence[tuple[str, str]]) -> None:
+        """Every captured table exists and has a primary key."""
+        for schema, name in tables:
+            row = self._conn.execute(
+                "SELECT EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid "
+                "AND i.indisprimary) FROM pg_class c JOIN pg_namespace n ON n.oid = "
+                "c.relnamespace WHERE n.nspname = %s AND c.relname = %s AND c.relkind = 'r'",
+                (schema, name),
+            ).fetchone()
+            if row is None:
+                raise SourceNotReady(
+                    f"source {self.source!r}: table {schema}.{name} does not exist; create it "
+                    "or leave its entity out of GOVSYNC_TABLES",
+                    source=self.source,
+                )
+            if not row[0]:
+                raise SourceNotReady(
+                    f"source {self.source!r}: table {schema}.{name} has no primary key",
+                    source=self.source,
+                )
+
     def ensure_publication(self, tables: Sequence[tuple[str, str]]) -> None:
         """Create the publication for ``tables`` or add the ones it lacks."""
         names = sql.SQL(", ").join(sql.Identifier(s, t) for s, t in tables)

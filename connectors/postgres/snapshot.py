@@ -61,6 +61,21 @@ class SnapshotState:
             )
 
 
+def estimated_rows(dsn: str, table: TableRef) -> int:
+    """The planner's row estimate: free on a 100-million-row table, unlike count(*). A table
+    never analysed has no estimate (-1); autovacuum analyses big tables, so count that one."""
+    name = sql.Identifier(table.schema, table.name)
+    with psycopg.connect(dsn) as conn:
+        row = conn.execute(
+            "SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass",
+            (name.as_string(conn),),
+        ).fetchone()
+        if row is not None and row[0] >= 0:
+            return int(row[0])
+        counted = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(name)).fetchone()
+    return int(counted[0]) if counted else 0
+
+
 def read_snapshot(
     dsn: str, source: str, slot: str, table: TableRef, keys: tuple[str, ...], chunk: int
 ) -> Iterator[list[ChangeEvent]]:

@@ -6,7 +6,7 @@ import logging
 
 import click
 
-from sync.cli import connector, processor, registry, up
+from sync.cli import connector, processor, registry, status, up
 
 
 @click.group()
@@ -26,3 +26,4 @@ cli.add_command(up.up)
 cli.add_command(connector.connector)
 cli.add_command(processor.processor)
 cli.add_command(registry.registry)
+cli.add_command(status.status)

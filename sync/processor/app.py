@@ -10,6 +10,7 @@ position can lag behind what is applied (replays are no-ops), never run ahead of
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -18,6 +19,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 
 from sync.config import ProcessorSettings
 from sync.contracts import Contract
+from sync.errors import SubscriptionStopped
 from sync.metrics import ProcessorMetrics
 from sync.processor.deadletter import DeadLetterPublisher, dead_letter_topic
 from sync.processor.schemas import SchemaCache
@@ -81,12 +83,20 @@ def create_app(
         )
         async for events in batches:
             messages = [_raw(event) for event in events]
-            await subscription.handle(messages)
-            await _commit_applied(app, messages)
+            try:
+                await subscription.handle(messages)
+            except SubscriptionStopped as stopped:
+                subscription.stop(stopped)
+                await _park_until_stopped(app)
+                return
+            committed = await _commit_applied(app, messages)
+            _observe_lag(app, metrics, settings.agency, committed)
 
     @app.page("/metrics")
     async def metrics_page(web: Any, request: Any) -> Any:
-        return web.bytes(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
+        # aiohttp refuses a charset inside content_type; the exposition format is UTF-8 anyway
+        content_type = CONTENT_TYPE_LATEST.split("; charset")[0]
+        return web.bytes(generate_latest(registry), content_type=content_type)
 
     @app.on_partitions_assigned.connect  # type: ignore[arg-type]
     async def log_assignment(_app: faust.App, assigned: set[Any], **_: Any) -> None:
@@ -101,7 +111,25 @@ def _raw(event: Any) -> RawMessage:
     return RawMessage(message.topic, message.partition, message.offset, message.key, message.value)
 
 
-async def _commit_applied(app: faust.App, messages: list[RawMessage]) -> None:
+async def _park_until_stopped(app: faust.App) -> None:
+    """Hold the stopped subscription's partitions without consuming or committing anything;
+    the worker keeps serving /metrics so operators see why, until it is restarted."""
+    while not app.should_stop:
+        await asyncio.sleep(1.0)
+
+
+def _observe_lag(
+    app: faust.App, metrics: ProcessorMetrics, agency: str, committed: dict[Any, int]
+) -> None:
+    """Lag per partition from the high watermark the last fetch carried."""
+    for tp, next_offset in committed.items():
+        highwater = app.consumer.highwater(tp)
+        if highwater is not None:
+            lag = max(0, highwater - next_offset)
+            metrics.consumer_lag.labels(agency, tp.topic, str(tp.partition)).set(lag)
+
+
+async def _commit_applied(app: faust.App, messages: list[RawMessage]) -> dict[Any, int]:
     """Commit to Kafka the positions just committed in the replica (next offset to read)."""
     next_offsets: dict[faust.types.TP, int] = {}
     for m in messages:
@@ -110,3 +138,4 @@ async def _commit_applied(app: faust.App, messages: list[RawMessage]) -> None:
     # faust's public commit() commits acknowledged offsets, which the topics do not record
     # (acks=False); the transport-level commit takes explicit offsets.
     await app.consumer._commit(next_offsets)  # type: ignore[attr-defined]
+    return dict(next_offsets)

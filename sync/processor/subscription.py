@@ -18,7 +18,7 @@ from typing import TypeVar
 import psycopg
 
 from sync.contracts import Contract, EventCodec
-from sync.errors import DecodeError, is_retryable
+from sync.errors import DecodeError, SubscriptionStopped, is_retryable
 from sync.metrics import ProcessorMetrics
 from sync.processor.deadletter import DeadLetter, DeadLetterPublisher
 from sync.processor.schemas import SchemaCache
@@ -64,6 +64,18 @@ class Subscription:
         self.metrics = metrics
         self.topic_ids = dict(topic_ids or {})
         self._applier: Applier | None = None
+        self.stopped_because: str | None = None
+        self._set_state("running")
+
+    def _set_state(self, state: str) -> None:
+        for name in ("running", "stopped"):
+            self.metrics.subscription_state.labels(self.agency, name).set(int(name == state))
+
+    def stop(self, error: SubscriptionStopped) -> None:
+        """Record that the subscription cannot go on; nothing more is consumed or committed."""
+        self.stopped_because = str(error)
+        self._set_state("stopped")
+        log.error("agency %s: subscription stopped: %s", self.agency, error)
 
     async def handle(self, messages: Sequence[RawMessage]) -> None:
         """Apply or dead-letter every message; return only when all of them are settled."""
@@ -111,9 +123,7 @@ class Subscription:
         try:
             await applier.apply(deliveries)
         except psycopg.Error as exc:
-            if is_retryable(exc) or applier.conn.broken:
-                await self._drop_connection()
-                raise
+            await self._raise_unless_event_error(exc, applier)
             log.warning(
                 "agency %s: batch of %d failed (%s); isolating the bad events",
                 self.agency,
@@ -129,9 +139,7 @@ class Subscription:
             try:
                 await applier.apply([delivery])
             except psycopg.Error as exc:
-                if is_retryable(exc) or applier.conn.broken:
-                    await self._drop_connection()
-                    raise
+                await self._raise_unless_event_error(exc, applier)
                 letters.append(
                     self._letter(
                         delivery.topic,
@@ -143,6 +151,23 @@ class Subscription:
                     )
                 )
         await self._dead_letter(letters)
+
+    async def _raise_unless_event_error(self, exc: psycopg.Error, applier: Applier) -> None:
+        """Return only for errors one event causes (a value the column cannot hold, a
+        constraint): those are dead-lettered. Transient errors are raised for a retry; any
+        other error would refuse every event, so the subscription stops."""
+        if is_retryable(exc) or applier.conn.broken:
+            await self._drop_connection()
+            raise exc
+        if isinstance(exc, psycopg.errors.DataError | psycopg.errors.IntegrityError):
+            return
+        await self._drop_connection()
+        detail = exc.diag.message_primary or type(exc).__name__
+        raise SubscriptionStopped(
+            f"the replica refuses the batch: {detail} ({exc.sqlstate}); fix the replica and "
+            "restart the worker",
+            agency=self.agency,
+        ) from exc
 
     def _observe(self, deliveries: Sequence[Delivery], seconds: float) -> None:
         m, agency = self.metrics, self.agency

@@ -84,7 +84,9 @@ class EmbeddedFederation:
         if self.options.with_pipeline:
             self._load_demo()
             ensure_topics(self.broker.bootstrap, TOPICS, self.options.partitions)
-            self.supervisor.start(connector_spec(self.kafka, SOURCE, self.source_dsn, self.logs))
+            self.supervisor.start(
+                connector_spec(self.kafka, SOURCE, self.source_dsn, self.logs, tables=["citizen"])
+            )
             self.supervisor.start(
                 processor_spec(
                     self.kafka,

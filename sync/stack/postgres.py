@@ -67,12 +67,14 @@ class EmbeddedPostgres:
         return args
 
     def initialise(self) -> bool:
-        """Create the cluster unless it exists. True when it was created now."""
-        if (self.data_dir / "PG_VERSION").exists():
-            return False
+        """Create the cluster unless it exists. True when it was created now. Either way the
+        server user can reach its directory afterwards (parent permissions may have changed
+        since the cluster was created, e.g. a temporary directory tightened to 0700)."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         if self.run_as:
             _grant_server_user(self.data_dir, self.run_as)
+        if (self.data_dir / "PG_VERSION").exists():
+            return False
         command = [str(bin_dir() / "initdb"), "-D", str(self.data_dir), "-U", SUPERUSER]
         command += ["--auth=trust", "--encoding=UTF8", "--locale=C.UTF-8"]
         done = subprocess.run(command, user=self.run_as, capture_output=True, text=True)

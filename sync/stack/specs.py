@@ -39,8 +39,16 @@ class KafkaEndpoints:
 
 
 def connector_spec(
-    kafka: KafkaEndpoints, source: str, dsn: str, logs: Path, *, name: str = "", slot: str = ""
+    kafka: KafkaEndpoints,
+    source: str,
+    dsn: str,
+    logs: Path,
+    *,
+    name: str = "",
+    slot: str = "",
+    tables: Sequence[str] = (),
 ) -> ProcessSpec:
+    """``tables``: the entities to capture; every contract of the source when empty."""
     name = name or f"connector-{source}"
     port = free_port()
     env = {
@@ -49,6 +57,7 @@ def connector_spec(
         "GOVSYNC_SOURCE_DSN": dsn,
         "GOVSYNC_METRICS_PORT": str(port),
         "GOVSYNC_SLOT": slot,
+        "GOVSYNC_TABLES": json.dumps(list(tables)),
     }
     return ProcessSpec(
         name=name,

@@ -66,8 +66,8 @@ def stop(up: subprocess.Popen[bytes], pids: list[int]) -> None:
     assert alive == [], "govsync up leaves no process behind"
 
 
-def test_up_runs_supervises_stops_and_resumes(tmp_path: Path) -> None:
-    data_dir = tmp_path / "federation"
+def test_up_runs_supervises_stops_and_resumes(server_dir: Path) -> None:
+    data_dir = server_dir / "federation"
     up = start_up(data_dir)
     try:
         stack = described(data_dir)

@@ -1,0 +1,107 @@
+"""The health of a running stack, from ``stack.json`` and each process's ``/metrics``."""
+
+from __future__ import annotations
+
+import os
+import time
+import urllib.request
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from sync.stack.description import ProcessEntry, StackDescription
+
+Samples = dict[str, list[tuple[dict[str, str], float]]]
+
+
+@dataclass
+class ProcessHealth:
+    name: str
+    role: str
+    pid: int
+    alive: bool
+    scraped: bool
+    problems: list[str] = field(default_factory=list)
+    figures: dict[str, float | str] = field(default_factory=dict)
+
+    @property
+    def healthy(self) -> bool:
+        return self.alive and self.scraped and not self.problems
+
+
+def scrape(url: str, timeout: float = 3.0) -> Samples:
+    """Every sample of a /metrics page, by sample name."""
+    with urllib.request.urlopen(url, timeout=timeout) as response:
+        text = response.read().decode()
+    samples: Samples = defaultdict(list)
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            samples[sample.name].append((dict(sample.labels), float(sample.value)))
+    return samples
+
+
+def _total(samples: Samples, name: str, **labels: str) -> float:
+    return sum(v for lab, v in samples.get(name, []) if labels.items() <= lab.items())
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def check_process(entry: ProcessEntry) -> ProcessHealth:
+    health = ProcessHealth(entry.name, entry.role, entry.pid, _alive(entry.pid), scraped=True)
+    if not health.alive:
+        health.problems.append("not running")
+    if entry.metrics_url is None:
+        return health
+    try:
+        samples = scrape(entry.metrics_url)
+    except OSError as exc:
+        health.scraped = False
+        health.problems.append(f"metrics unreachable: {exc}")
+        return health
+    if entry.role == "connector":
+        _connector_figures(health, samples)
+    elif entry.role == "processor":
+        _processor_figures(health, samples)
+    return health
+
+
+def _connector_figures(health: ProcessHealth, samples: Samples) -> None:
+    health.figures.update(
+        {
+            "produced": _total(samples, "govsync_connector_events_produced_total"),
+            "slot lag bytes": _total(samples, "govsync_connector_slot_lag_bytes"),
+            "behind s": round(_total(samples, "govsync_connector_behind_source_seconds"), 3),
+            "produce errors": _total(samples, "govsync_connector_produce_errors_total"),
+        }
+    )
+
+
+def _processor_figures(health: ProcessHealth, samples: Samples) -> None:
+    stopped = _total(samples, "govsync_processor_subscription_state", state="stopped")
+    newest = [
+        v for _, v in samples.get("govsync_processor_newest_applied_commit_timestamp_seconds", [])
+    ]
+    health.figures.update(
+        {
+            "state": "stopped" if stopped else "running",
+            "applied": _total(samples, "govsync_processor_events_applied_total"),
+            "lag": _total(samples, "govsync_processor_consumer_lag"),
+            "freshness s": round(time.time() - max(newest), 1) if newest else "-",
+            "dead letters": _total(samples, "govsync_processor_events_dead_lettered_total"),
+        }
+    )
+    if stopped:
+        health.problems.append("subscription stopped (see its log)")
+
+
+def stack_health(description: StackDescription) -> list[ProcessHealth]:
+    return [check_process(entry) for entry in description.processes]

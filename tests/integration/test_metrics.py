@@ -1,0 +1,80 @@
+"""What SREs see: metric values after a known workload, and govsync status."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+
+import psycopg
+import pytest
+
+from sync.stack.status import scrape
+from tests.fixtures.pipeline import Pipeline
+
+pytestmark = pytest.mark.integration
+
+
+def value(url: str, name: str, **labels: str) -> float:
+    return sum(v for lab, v in scrape(url).get(name, []) if labels.items() <= lab.items())
+
+
+def status(pipeline: Pipeline, *options: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "sync.cli", "status", "--data-dir", str(pipeline.describe())]
+    return subprocess.run([*command, *options], capture_output=True, text=True, timeout=60)
+
+
+def test_counters_match_a_known_workload_and_status_reports_a_stopped_subscription(
+    pipeline_factory: Callable[..., Pipeline],
+) -> None:
+    pipeline = pipeline_factory(citizens=300)
+    connector = pipeline.start_connector().spec.metrics_url
+    processor = pipeline.start_processor().spec.metrics_url
+    assert connector and processor
+    pipeline.wait_converged()
+    with pipeline.source() as conn:
+        conn.execute(
+            "UPDATE citizen SET ward_code = '00007' WHERE personal_id IN "
+            "(SELECT personal_id FROM citizen ORDER BY personal_id LIMIT 10)"
+        )
+    pipeline.wait_converged()
+    pipeline.wait_for(
+        lambda: value(processor, "govsync_processor_events_applied_total") == 310,
+        "the processor to count 310 applied events",
+    )
+
+    assert value(connector, "govsync_connector_snapshot_rows_total") == 300
+    assert value(connector, "govsync_connector_changes_captured_total") == 10
+    assert value(connector, "govsync_connector_events_produced_total", topic=pipeline.topic) == 310
+    assert value(connector, "govsync_connector_produce_errors_total") == 0
+    assert value(connector, "govsync_connector_snapshot_table_rows") == 300
+    assert value(processor, "govsync_processor_events_consumed_total", agency="vss") == 310
+    assert value(processor, "govsync_processor_end_to_end_latency_seconds_count") == 310
+    assert value(processor, "govsync_processor_apply_batch_duration_seconds_count") >= 2
+    assert value(processor, "govsync_processor_events_dead_lettered_total") == 0
+    assert value(processor, "govsync_processor_subscription_state", state="running") == 1
+    healthy = status(pipeline)
+    assert healthy.returncode == 0, healthy.stdout + healthy.stderr
+    assert "processor-vss" in healthy.stdout
+
+    with psycopg.connect(pipeline.replica_dsn, autocommit=True) as conn:
+        conn.execute("ALTER TABLE population.citizen DROP COLUMN ward_code")
+    with pipeline.source() as conn:
+        conn.execute(
+            "UPDATE citizen SET full_name = 'Phạm Thị Hoa' WHERE personal_id = "
+            "(SELECT min(personal_id) FROM citizen)"
+        )
+    pipeline.wait_for(
+        lambda: value(processor, "govsync_processor_subscription_state", state="stopped") == 1,
+        "the subscription to stop on a replica column dropped by hand",
+    )
+    assert value(processor, "govsync_processor_events_dead_lettered_total") == 0
+    report = status(pipeline, "--json")
+    assert report.returncode == 1
+    processes = {p["name"]: p for p in json.loads(report.stdout)}
+    assert processes["processor-vss"]["healthy"] is False
+    assert processes["processor-vss"]["problems"] == ["subscription stopped (see its log)"]
+    assert processes["connector-population"]["healthy"] is True
+    log = (pipeline.logs / "processor-vss.log").read_text()
+    assert "ward_code" in log and "subscription stopped" in log
