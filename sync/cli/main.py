@@ -6,7 +6,7 @@ import logging
 
 import click
 
-from sync.cli import connector, processor, registry, status, up
+from sync.cli import connector, processor, registry, status, up, verify
 
 
 @click.group()
@@ -27,3 +27,4 @@ cli.add_command(connector.connector)
 cli.add_command(processor.processor)
 cli.add_command(registry.registry)
 cli.add_command(status.status)
+cli.add_command(verify.verify)

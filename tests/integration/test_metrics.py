@@ -78,3 +78,51 @@ def test_counters_match_a_known_workload_and_status_reports_a_stopped_subscripti
     assert processes["connector-population"]["healthy"] is True
     log = (pipeline.logs / "processor-vss.log").read_text()
     assert "ward_code" in log and "subscription stopped" in log
+
+
+def verify(pipeline: Pipeline, *options: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "sync.cli", "verify", "--data-dir", str(pipeline.describe())]
+    return subprocess.run([*command, *options], capture_output=True, text=True, timeout=120)
+
+
+def test_verify_proves_convergence_and_finds_every_kind_of_drift(
+    pipeline_factory: Callable[..., Pipeline],
+) -> None:
+    pipeline = pipeline_factory(citizens=250)
+    pipeline.start_connector()
+    pipeline.start_processor()
+    pipeline.wait_converged()
+    clean = verify(pipeline, "--chunk-rows", "40", "--json")
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+    [report] = json.loads(clean.stdout)
+    assert report["tables"] == [
+        {
+            "table": "population.citizen",
+            "equal": True,
+            "source_rows": 250,
+            "replica_rows": 250,
+            "missing": 0,
+            "extra": 0,
+            "different": 0,
+        }
+    ]
+    keys = sorted(pipeline.source_rows())
+    with psycopg.connect(pipeline.replica_dsn, autocommit=True) as conn:
+        conn.execute(
+            "UPDATE population.citizen SET full_name = 'Sai Tên' WHERE personal_id = %s", (keys[7],)
+        )
+        conn.execute("DELETE FROM population.citizen WHERE personal_id = %s", (keys[100],))
+        conn.execute(
+            "INSERT INTO population.citizen SELECT '999999999999', full_name, date_of_birth, "
+            "sex, ethnicity, province_code, district_code, ward_code, updated_at, _source_lsn, "
+            "_source_index, _source_commit_time FROM population.citizen LIMIT 1"
+        )
+    drift = verify(pipeline, "vss", "--chunk-rows", "40", "--json", "--show-keys")
+    assert drift.returncode == 1
+    [table] = json.loads(drift.stdout)[0]["tables"]
+    assert (table["missing"], table["extra"], table["different"]) == (1, 1, 1)
+    assert table["keys"] == {
+        "missing": [[keys[100]]],
+        "extra": [["999999999999"]],
+        "different": [[keys[7]]],
+    }
