@@ -24,6 +24,8 @@ class ConnectorMetrics:
     snapshot_table_rows: Gauge
     behind_source_seconds: Gauge
     acknowledged_lsn: Gauge
+    last_heartbeat_timestamp: Gauge
+    slot_invalidations: Counter
 
     @classmethod
     def create(cls, registry: CollectorRegistry, prefix: str = "govsync") -> ConnectorMetrics:
@@ -74,6 +76,18 @@ class ConnectorMetrics:
             acknowledged_lsn=Gauge(
                 f"{prefix}_connector_acknowledged_lsn",
                 "Source position up to which every change is acknowledged by the broker",
+                labels,
+                registry=registry,
+            ),
+            last_heartbeat_timestamp=Gauge(
+                f"{prefix}_connector_last_heartbeat_timestamp_seconds",
+                "When the slot last advanced with no change of ours to deliver",
+                labels,
+                registry=registry,
+            ),
+            slot_invalidations=Counter(
+                f"{prefix}_connector_slot_invalidations_total",
+                "Replication slots found invalidated by PostgreSQL (recovered by re-snapshot)",
                 labels,
                 registry=registry,
             ),

@@ -12,7 +12,7 @@ import time
 
 import psycopg
 
-from connectors.postgres.changes import ChangeDecoder
+from connectors.postgres.changes import ChangeDecoder, DecodedBatch
 from connectors.postgres.delivery import Publisher
 from connectors.postgres.slot import SlotReader
 from connectors.postgres.snapshot import SnapshotState, estimated_rows, read_snapshot
@@ -84,6 +84,7 @@ class Connector:
                 reader.check_tables(tables)
                 reader.ensure_publication(tables)
                 reader.ensure_slot()
+                self._recover_invalidated_slot(reader)
                 self._snapshot_missing(publisher)
                 self._stream(reader, publisher)
         finally:
@@ -119,28 +120,58 @@ class Connector:
             self.settings.source, {t: c.key_fields for t, c in self.contracts.items()}
         )
         source = self.settings.source
+        released = reader.confirmed()
         last_lag_check = 0.0
         idle_wait = self.settings.poll_interval
         while not self.stopping.is_set():
-            batch = decoder.decode(reader.peek(self.settings.max_changes))
+            peeked = reader.peek(self.settings.max_changes)
+            batch = decoder.decode(peeked.messages)
             if batch.events:
                 publisher.publish(batch.events)
-                newest = batch.events[-1].commit_time.timestamp()
-                self.metrics.behind_source_seconds.labels(source).set(
-                    max(0.0, time.time() - newest)
-                )
-                for table, count in batch.captured.items():
-                    self.metrics.changes_captured.labels(source, table).inc(count)
-            if batch.end_lsn is not None:
-                reader.advance(batch.end_lsn)
-                self.metrics.acknowledged_lsn.labels(source).set(int(batch.end_lsn))
+                self._observe_delivery(batch)
+            target = max((p for p in (batch.end_lsn, peeked.complete_upto) if p), default=None)
+            if target is not None and target > released:
+                reader.advance(target)  # everything before it is acknowledged or not ours
+                released = target
+                self.metrics.acknowledged_lsn.labels(source).set(int(target))
+                if not batch.events:
+                    self.metrics.last_heartbeat_timestamp.labels(source).set(time.time())
             if time.monotonic() - last_lag_check > 1.0:
                 self.metrics.slot_lag_bytes.labels(source).set(reader.lag_bytes())
                 last_lag_check = time.monotonic()
-            if batch.end_lsn is None:
-                # nothing committed: poll less often the longer the source stays idle
-                self.stopping.wait(idle_wait)
-                idle_wait = min(idle_wait * 2, MAX_IDLE_WAIT)
-                self.metrics.behind_source_seconds.labels(source).set(0)
-            else:
+            if peeked.messages:
                 idle_wait = self.settings.poll_interval
+                continue
+            # nothing committed: poll less often the longer the source stays idle
+            self.stopping.wait(idle_wait)
+            idle_wait = min(idle_wait * 2, MAX_IDLE_WAIT)
+            self.metrics.behind_source_seconds.labels(source).set(0)
+
+    def _observe_delivery(self, batch: DecodedBatch) -> None:
+        source = self.settings.source
+        newest = batch.events[-1].commit_time.timestamp()
+        self.metrics.behind_source_seconds.labels(source).set(max(0.0, time.time() - newest))
+        for table, count in batch.captured.items():
+            self.metrics.changes_captured.labels(source, table).inc(count)
+
+    def _recover_invalidated_slot(self, reader: SlotReader) -> None:
+        """PostgreSQL drops the WAL of a slot that exceeded max_slot_wal_keep_size: the
+        changes in between are gone. Say so loudly, then start over with a new slot and a new
+        snapshot of every table. Rows deleted in the lost window stay in replicas until
+        ``govsync verify`` finds them."""
+        reason = reader.invalidation()
+        if reason is None:
+            return
+        source = self.settings.source
+        log.error(
+            "replication slot %s of source %s was invalidated (%s): changes since %s are lost "
+            "from the WAL; dropping the slot and snapshotting every table again",
+            reader.slot,
+            source,
+            reason,
+            reader.confirmed(),
+        )
+        self.metrics.slot_invalidations.labels(source).inc()
+        reader.drop_slot()
+        SnapshotState(self.settings.source_dsn, self.settings.slot_name).forget()
+        reader.ensure_slot()

@@ -137,14 +137,46 @@ class SlotReader:
         log.info("created replication slot %s", self.slot)
         return True
 
-    def peek(self, max_changes: int) -> list[tuple[Lsn, bytes]]:
-        """Up to about ``max_changes`` pgoutput messages after the slot, whole transactions."""
+    def peek(self, max_changes: int) -> Peeked:
+        """Up to about ``max_changes`` pgoutput messages after the slot, whole transactions.
+
+        The WAL flush position is read *before* decoding and bounds it; when fewer messages
+        than the limit come back, every change committed before that position has been read,
+        so the slot may advance to it once they are delivered even if none concern us. That
+        is the heartbeat: an idle source (or one whose cluster's other databases write) does
+        not pin WAL.
+        """
+        flushed = Lsn.parse(str(self._scalar("SELECT pg_current_wal_flush_lsn()::text")))
         rows = self._conn.execute(
             "SELECT lsn::text, data FROM pg_logical_slot_peek_binary_changes("
-            "%s, NULL, %s, 'proto_version', '1', 'publication_names', %s)",
-            (self.slot, max_changes, self.publication),
+            "%s, %s::pg_lsn, %s, 'proto_version', '1', 'publication_names', %s)",
+            (self.slot, str(flushed), max_changes, self.publication),
         ).fetchall()
-        return [(Lsn.parse(lsn), bytes(data)) for lsn, data in rows]
+        messages = [(Lsn.parse(lsn), bytes(data)) for lsn, data in rows]
+        return Peeked(messages, flushed if len(messages) < max_changes else None)
+
+    def confirmed(self) -> Lsn:
+        """Where the slot stands: everything before it is released."""
+        value = self._scalar(
+            "SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = %s",
+            self.slot,
+        )
+        return Lsn.parse(str(value)) if value else Lsn(0)
+
+    def invalidation(self) -> str | None:
+        """Why PostgreSQL invalidated the slot (e.g. ``wal_removed`` once
+        max_slot_wal_keep_size was exceeded), or None while it is usable."""
+        row = self._conn.execute(
+            "SELECT wal_status, invalidation_reason FROM pg_replication_slots WHERE slot_name = %s",
+            (self.slot,),
+        ).fetchone()
+        if row is None:
+            return None
+        status, reason = row
+        return str(reason or status) if (reason or status == "lost") else None
+
+    def drop_slot(self) -> None:
+        self._conn.execute("SELECT pg_drop_replication_slot(%s)", (self.slot,))
 
     def advance(self, lsn: Lsn) -> None:
         """Release WAL up to ``lsn``: call only once the broker acknowledged all before it."""
@@ -163,6 +195,12 @@ class SlotReader:
     def _scalar(self, query: str, *params: object) -> object:
         row = self._conn.execute(query, params or None).fetchone()
         return row[0] if row else None
+
+
+@dataclass(frozen=True, slots=True)
+class Peeked:
+    messages: list[tuple[Lsn, bytes]]
+    complete_upto: Lsn | None  # every change committed before it was read; None if cut short
 
 
 class ExportedSnapshot:

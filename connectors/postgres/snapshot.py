@@ -52,6 +52,11 @@ class SnapshotState:
             ).fetchone()
         return row is not None
 
+    def forget(self) -> None:
+        """Every table of this slot needs a new snapshot."""
+        with psycopg.connect(self.dsn, autocommit=True) as conn:
+            conn.execute("DELETE FROM govsync.snapshot_state WHERE slot_name = %s", (self.slot,))
+
     def mark_done(self, table: TableRef, lsn: Lsn, rows: int) -> None:
         with psycopg.connect(self.dsn, autocommit=True) as conn:
             conn.execute(

@@ -20,14 +20,20 @@ from sync.errors import StackError
 SERVER_USER = "embedded_postgres"
 SUPERUSER = "postgres"
 
+# fixed at server start
 SETTINGS = {
     "wal_level": "logical",
-    "max_replication_slots": "32",
+    "max_replication_slots": "64",
     "max_wal_senders": "16",
     "max_connections": "300",
-    "fsync": "on",
     "shared_buffers": "256MB",
-    "max_slot_wal_keep_size": "4GB",
+}
+# reloadable, written to postgresql.conf so an operator can still change them (ALTER SYSTEM
+# and pg_reload_conf); a command-line setting would override both
+RELOADABLE = {
+    # a slot whose consumer is gone may hold at most this much WAL before PostgreSQL
+    # invalidates it (the connector then reports it and snapshots again)
+    "max_slot_wal_keep_size": "'4GB'",
     "log_min_messages": "warning",
 }
 
@@ -80,6 +86,9 @@ class EmbeddedPostgres:
         done = subprocess.run(command, user=self.run_as, capture_output=True, text=True)
         if done.returncode != 0:
             raise StackError(f"initdb failed for {self.data_dir}: {done.stderr.strip()}")
+        with open(self.data_dir / "postgresql.conf", "a", encoding="utf-8") as conf:
+            conf.write("\n# govsync embedded federation\n")
+            conf.writelines(f"{name} = {value}\n" for name, value in RELOADABLE.items())
         return True
 
 
