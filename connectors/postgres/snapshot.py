@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 
 import psycopg
 from psycopg import sql
+from psycopg.types.string import TextLoader
 
 from connectors.postgres.slot import ExportedSnapshot
 from sync.types import ChangeEvent, Lsn, Op, Position, TableRef
@@ -90,6 +91,9 @@ def read_snapshot(
         ExportedSnapshot(dsn, f"{slot}_snapshot") as exported,
         psycopg.connect(dsn) as conn,
     ):
+        # json and jsonb as their text, as the stream's pgoutput delivers them
+        conn.adapters.register_loader("json", TextLoader)
+        conn.adapters.register_loader("jsonb", TextLoader)
         conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         conn.execute(
             sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(exported.handle.name))

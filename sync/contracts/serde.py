@@ -20,7 +20,7 @@ from fastavro.read import SchemaResolutionError
 from sync import __version__
 from sync.contracts.envelope import envelope_schema
 from sync.contracts.loader import Contract
-from sync.errors import DecodeError
+from sync.errors import ContractError, DecodeError
 from sync.types import ChangeEvent, Lsn, Op, Position, TableRef
 
 MAGIC = 0
@@ -72,9 +72,27 @@ class EventCodec:
     def encode(self, event: ChangeEvent, key_id: int, value_id: int) -> tuple[bytes, bytes]:
         """(key bytes, value bytes) for ``event``, framed with the registered schema ids."""
         key_buf, value_buf = io.BytesIO(), io.BytesIO()
-        fastavro.schemaless_writer(key_buf, self._key_parsed, dict(event.key))
-        fastavro.schemaless_writer(value_buf, self._value_parsed, self._to_record(event))
+        try:
+            fastavro.schemaless_writer(key_buf, self._key_parsed, dict(event.key))
+            fastavro.schemaless_writer(value_buf, self._value_parsed, self._to_record(event))
+        except _UNDECODABLE:
+            # fastavro's message quotes the whole row: name the field, never the values
+            raise ContractError(
+                f"a change to {event.table} does not fit contract {self.contract.topic}: "
+                f"{self._misfit(event)}",
+                contract=self.contract.topic,
+            ) from None
         return frame(key_id, key_buf.getvalue()), frame(value_id, value_buf.getvalue())
+
+    def _misfit(self, event: ChangeEvent) -> str:
+        """Which field of the row does not fit, by name and Python type only."""
+        image = event.after if event.after is not None else event.before
+        for field in self.contract.row_schema["fields"]:
+            value = (image or {}).get(field["name"])
+            named = {"type": "record", "name": "One", "fields": [field]}
+            if not fastavro.validate({field["name"]: value}, named, raise_errors=False):
+                return f"field {field['name']!r} got a {type(value).__name__}"
+        return "the key or the envelope does not fit"
 
     def decode(self, key: bytes | None, value: bytes | None, lookup: SchemaLookup) -> ChangeEvent:
         """The event in a (key, value) message; writer schemas come from ``lookup(id)``."""
