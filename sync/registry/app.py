@@ -35,6 +35,7 @@ REALM = "govsync-registry"
 
 METRICS = web.AppKey("metrics", RegistryMetrics)
 USERS = web.AppKey("users", dict[str, str])
+READONLY = web.AppKey("readonly", frozenset[str])
 
 
 def create_app(
@@ -42,16 +43,19 @@ def create_app(
     *,
     metrics_registry: CollectorRegistry | None = None,
     users: Mapping[str, str] | None = None,
+    readonly: frozenset[str] = frozenset(),
 ) -> web.Application:
     """The registry over ``store``.
 
     Metrics are registered on ``metrics_registry`` (a fresh one when None). With ``users``
     (name -> password), every API route requires HTTP basic auth; ``/metrics`` stays open.
+    Users named in ``readonly`` may read but not change anything (403, error code 40301).
     """
     metrics = RegistryMetrics(metrics_registry or CollectorRegistry())
     app = web.Application(middlewares=[_middleware], client_max_size=MAX_BODY)
     app[METRICS] = metrics
     app[USERS] = dict(users or {})
+    app[READONLY] = frozenset(readonly)
     Routes(Registry(store), Admin(store), metrics).install(app.router)
     app.router.add_get(METRICS_PATH, _metrics)
     return app
@@ -62,7 +66,9 @@ async def _middleware(request: web.Request, handler: Handler) -> web.StreamRespo
     started = time.perf_counter()
     response: web.StreamResponse
     try:
-        _authenticate(request)
+        user = _authenticate(request)
+        if user in request.app[READONLY] and _writes(request):
+            raise RegistryError(403, 40301, f"user {user!r} may only read")
         response = await handler(request)
     except RegistryError as exc:
         response = _error(exc.http_status, exc.error_code, exc.message)
@@ -89,10 +95,23 @@ def _endpoint(request: web.Request) -> str:
     return resource.canonical if resource is not None else UNMATCHED
 
 
-def _authenticate(request: web.Request) -> None:
+def _writes(request: web.Request) -> bool:
+    if request.method in ("GET", "HEAD", "OPTIONS"):
+        return False
+    if request.method != "POST":
+        return True
+    path = request.path
+    reads = path.startswith("/compatibility/") or (
+        path.startswith("/subjects/") and path.count("/") == 2  # POST /subjects/{s}: lookup
+    )
+    return not reads
+
+
+def _authenticate(request: web.Request) -> str | None:
+    """The authenticated user's name; None when auth is off or for /metrics."""
     users = request.app[USERS]
     if not users or request.path == METRICS_PATH:
-        return
+        return None
     scheme, _, encoded = request.headers.get("Authorization", "").partition(" ")
     try:
         name, _, password = base64.b64decode(encoded, validate=True).decode().partition(":")
@@ -102,6 +121,7 @@ def _authenticate(request: web.Request) -> None:
     valid = scheme.lower() == "basic" and expected is not None
     if not valid or not hmac.compare_digest(password.encode(), (expected or "").encode()):
         raise RegistryError(401, 401, "Unauthorized")
+    return name
 
 
 async def _metrics(request: web.Request) -> web.Response:

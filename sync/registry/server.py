@@ -23,21 +23,30 @@ log = logging.getLogger(__name__)
 SHUTDOWN_TIMEOUT = 10.0  # seconds requests in flight get to finish after a signal
 
 
-def serve(dsn: str, host: str, port: int, *, users: Mapping[str, str] | None = None) -> None:
+def serve(
+    dsn: str,
+    host: str,
+    port: int,
+    *,
+    users: Mapping[str, str] | None = None,
+    readonly: frozenset[str] = frozenset(),
+) -> None:
     """Serve the registry on ``host``:``port`` over the database at ``dsn`` until signalled.
 
     ``users`` (name -> password) turns on HTTP basic auth for the API.
     """
-    asyncio.run(_serve(dsn, host, port, users))
+    asyncio.run(_serve(dsn, host, port, users, readonly))
 
 
-async def _serve(dsn: str, host: str, port: int, users: Mapping[str, str] | None) -> None:
+async def _serve(
+    dsn: str, host: str, port: int, users: Mapping[str, str] | None, readonly: frozenset[str]
+) -> None:
     store = PgStore(dsn)
     try:
         await store.setup()
         metrics = CollectorRegistry()
         ProcessCollector(registry=metrics)
-        app = create_app(store, metrics_registry=metrics, users=users)
+        app = create_app(store, metrics_registry=metrics, users=users, readonly=readonly)
         # Requests are counted in /metrics; one log line per request only when debugging.
         access_log = (
             logging.getLogger("aiohttp.access") if log.isEnabledFor(logging.DEBUG) else None

@@ -1,0 +1,514 @@
+"""Schema evolution as the registry judges it, and the registry as a service: restarts,
+several processes on one store, and basic auth.
+
+The evolution table states, for each kind of change, which compatibility levels accept it.
+The verdicts are written out by hand from the schema-resolution rules of the Avro
+specification (a reader field missing from the writer needs a default; a writer field the
+reader lacks is skipped; int is promoted to long, float and double; an enum symbol or a union
+branch the reader lacks cannot be read unless the reader's enum has a default; records match
+by unqualified name or a reader alias). BACKWARD asks whether the new schema reads what the
+old one wrote, FORWARD the reverse, FULL both; the transitive levels ask it of every earlier
+version. Each case registers its history under NONE, sets the level, then asks the registry.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import itertools
+import json
+import multiprocessing
+import random
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from confluent_kafka.schema_registry import Schema, SchemaRegistryClient, SchemaRegistryError
+
+from sync.stack.ports import port_open
+from sync.stack.providers import StackProvider
+from sync.stack.specs import registry_spec
+from sync.stack.supervisor import ProcessSpec, Supervisor
+
+pytestmark = pytest.mark.integration
+
+LEVELS = (
+    "BACKWARD",
+    "BACKWARD_TRANSITIVE",
+    "FORWARD",
+    "FORWARD_TRANSITIVE",
+    "FULL",
+    "FULL_TRANSITIVE",
+    "NONE",
+)
+
+
+def record(*fields: dict[str, Any], name: str = "Person", namespace: str = "govsync.evo") -> str:
+    return json.dumps(
+        {"type": "record", "name": name, "namespace": namespace, "fields": list(fields)}
+    )
+
+
+def f(name: str, avro_type: Any, **extra: Any) -> dict[str, Any]:
+    return {"name": name, "type": avro_type, **extra}
+
+
+ID = f("id", "long")
+
+
+def status(symbols: list[str], **extra: Any) -> dict[str, Any]:
+    return {"type": "enum", "name": "Status", "symbols": symbols, **extra}
+
+
+def address(*fields: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "record", "name": "Address", "fields": [f("city", "string"), *fields]}
+
+
+@dataclass(frozen=True)
+class Case:
+    """``history`` oldest first, then the ``candidate``; ``accepts`` maps each level to
+    whether the registry must accept the candidate after that history."""
+
+    name: str
+    history: tuple[str, ...]
+    candidate: str
+    accepts: dict[str, bool]
+
+
+def verdicts(
+    backward: bool,
+    backward_transitive: bool,
+    forward: bool,
+    forward_transitive: bool,
+    full: bool,
+    full_transitive: bool,
+) -> dict[str, bool]:
+    values = (backward, backward_transitive, forward, forward_transitive, full, full_transitive)
+    return {**dict(zip(LEVELS[:-1], values, strict=True)), "NONE": True}
+
+
+YES_YES = verdicts(True, True, True, True, True, True)
+# The new schema reads old data, old readers cannot read new data.
+BACKWARD_ONLY = verdicts(True, True, False, False, False, False)
+# Old readers read new data, the new schema cannot read old data.
+FORWARD_ONLY = verdicts(False, False, True, True, False, False)
+
+CASES = [
+    # A new field with a default: new readers fill it in, old readers skip it.
+    Case(
+        "add field with default",
+        (record(ID, f("name", "string")),),
+        record(ID, f("name", "string"), f("email", ["null", "string"], default=None)),
+        YES_YES,
+    ),
+    # Without a default, the new schema has no value for it in old data.
+    Case(
+        "add field without default",
+        (record(ID, f("name", "string")),),
+        record(ID, f("name", "string"), f("born", "int")),
+        FORWARD_ONLY,
+    ),
+    # Old readers use the removed field's default; new readers skip it in old data.
+    Case(
+        "remove field with default",
+        (record(ID, f("nickname", "string", default="")),),
+        record(ID),
+        YES_YES,
+    ),
+    # Old readers have no value and no default for the removed field.
+    Case(
+        "remove field without default",
+        (record(ID, f("nickname", "string")),),
+        record(ID),
+        BACKWARD_ONLY,
+    ),
+    # A reader alias matches the old name; old readers still look for the old name.
+    Case(
+        "rename with alias",
+        (record(ID, f("surname", "string")),),
+        record(ID, f("family_name", "string", aliases=["surname"])),
+        BACKWARD_ONLY,
+    ),
+    # int is promoted to long when reading; long is not demoted to int.
+    Case(
+        "widen int to long",
+        (record(ID, f("count", "int")),),
+        record(ID, f("count", "long")),
+        BACKWARD_ONLY,
+    ),
+    # A string cannot be read as an int, nor an int as a string.
+    Case(
+        "change string to int",
+        (record(ID, f("code", "string")),),
+        record(ID, f("code", "int")),
+        verdicts(False, False, False, False, False, False),
+    ),
+    # Old readers meet a symbol they do not know.
+    Case(
+        "add enum symbol",
+        (record(ID, f("status", status(["ACTIVE", "DECEASED"]))),),
+        record(ID, f("status", status(["ACTIVE", "DECEASED", "EMIGRATED"]))),
+        BACKWARD_ONLY,
+    ),
+    # ...unless the enum has a default, which old readers use for unknown symbols.
+    Case(
+        "add enum symbol, enum has a default",
+        (record(ID, f("status", status(["ACTIVE", "UNKNOWN"], default="UNKNOWN"))),),
+        record(ID, f("status", status(["ACTIVE", "UNKNOWN", "EMIGRATED"], default="UNKNOWN"))),
+        YES_YES,
+    ),
+    # Old data may hold the removed symbol.
+    Case(
+        "remove enum symbol",
+        (record(ID, f("status", status(["ACTIVE", "DECEASED"]))),),
+        record(ID, f("status", status(["ACTIVE"]))),
+        FORWARD_ONLY,
+    ),
+    # Records match by unqualified name, so a new namespace alone changes nothing.
+    Case(
+        "change namespace",
+        (record(ID, namespace="govsync.evo.old"),),
+        record(ID, namespace="govsync.evo.new"),
+        YES_YES,
+    ),
+    # A renamed record without an alias no longer matches.
+    Case(
+        "rename record without alias",
+        (record(ID, name="Person"),),
+        record(ID, name="Citizen"),
+        verdicts(False, False, False, False, False, False),
+    ),
+    # Nested records resolve field by field, like the top level.
+    Case(
+        "nested record field added with default",
+        (record(ID, f("address", address())),),
+        record(ID, f("address", address(f("street", ["null", "string"], default=None)))),
+        YES_YES,
+    ),
+    Case(
+        "nested record field added without default",
+        (record(ID, f("address", address())),),
+        record(ID, f("address", address(f("street", "string")))),
+        FORWARD_ONLY,
+    ),
+    # The new union reads every old branch; old readers lack the new branch.
+    Case(
+        "union branch added",
+        (record(ID, f("value", ["null", "string"], default=None)),),
+        record(ID, f("value", ["null", "string", "long"], default=None)),
+        BACKWARD_ONLY,
+    ),
+    # Optional -> required: old data may hold null.
+    Case(
+        "nullable field made required",
+        (record(ID, f("email", ["null", "string"], default=None)),),
+        record(ID, f("email", "string")),
+        FORWARD_ONLY,
+    ),
+    # v2 gave x a default, v3 drops it: v3 reads v2 (which has x) but not v1 (which lacks it).
+    Case(
+        "default dropped after a version without the field",
+        (record(ID), record(ID, f("x", "int", default=0))),
+        record(ID, f("x", "int")),
+        verdicts(True, False, True, True, True, False),
+    ),
+    # v1 required x, v2 gave it a default, v3 removes it: v2 readers use the default, v1
+    # readers have none.
+    Case(
+        "field removed after a version that required it",
+        (record(ID, f("x", "int")), record(ID, f("x", "int", default=0))),
+        record(ID),
+        verdicts(True, True, True, False, True, False),
+    ),
+]
+
+_subjects = itertools.count(1)
+
+
+def unique(prefix: str) -> str:
+    return f"evo-{prefix}-{uuid.uuid4().hex[:10]}-{next(_subjects)}-value"
+
+
+@pytest.fixture(scope="module")
+def client(registry_url: str) -> Iterator[SchemaRegistryClient]:
+    with SchemaRegistryClient({"url": registry_url, "max.retries": 0}) as c:
+        yield c
+
+
+def test_the_table_covers_every_level() -> None:
+    for case in CASES:
+        assert set(case.accepts) == set(LEVELS), case.name
+
+
+@pytest.mark.parametrize("level", LEVELS)
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.name.replace(" ", "-"))
+def test_evolution(client: SchemaRegistryClient, case: Case, level: str) -> None:
+    subject = unique(level.lower())
+    client.set_compatibility(subject, "NONE")
+    ids = [client.register_schema(subject, Schema(s, "AVRO")) for s in case.history]
+    client.set_compatibility(subject, level)
+    candidate = Schema(case.candidate, "AVRO")
+    expected = case.accepts[level]
+    # The compatibility endpoint checks one version under the level's rule: the latest, or
+    # each one in turn, which together make the transitive verdict.
+    against_latest = case.accepts[level.removesuffix("_TRANSITIVE")]
+    assert client.test_compatibility(subject, candidate) is against_latest
+    each = [
+        client.test_compatibility(subject, candidate, version=v)
+        for v in range(1, len(case.history) + 1)
+    ]
+    assert each[-1] is against_latest
+    if level.endswith("_TRANSITIVE"):
+        assert all(each) is expected
+    if expected:
+        new_id = client.register_schema(subject, candidate)
+        assert new_id not in ids
+        assert client.get_versions(subject) == list(range(1, len(case.history) + 2))
+    else:
+        with pytest.raises(SchemaRegistryError) as refused:
+            client.register_schema(subject, candidate)
+        assert (refused.value.http_status_code, refused.value.error_code) == (409, 409)
+        assert client.get_versions(subject) == list(range(1, len(case.history) + 1))
+
+
+# -- the registry as a service ------------------------------------------------------------
+
+
+def own_registry(
+    stack: StackProvider, logs: Path, name: str, dsn: str = ""
+) -> tuple[ProcessSpec, str, str]:
+    """A registry process of this test's own, on ``dsn`` (a new store when empty)."""
+    dsn = dsn or stack.create_database(f"registry_{uuid.uuid4().hex[:12]}")
+    spec, url = registry_spec(dsn, logs)
+    spec = dataclasses.replace(spec, name=name, log_path=logs / f"{name}.log")
+    return spec, url, dsn
+
+
+@pytest.fixture
+def supervisor() -> Iterator[Supervisor]:
+    own = Supervisor()
+    try:
+        yield own
+    finally:
+        own.stop_all(drain_timeout=0)
+
+
+def test_state_survives_a_restart(
+    stack: StackProvider, tmp_path: Path, supervisor: Supervisor
+) -> None:
+    spec, url, dsn = own_registry(stack, tmp_path, "registry-first")
+    supervisor.start(spec)
+    v1 = record(ID, f("name", "string"))
+    v2 = record(ID, f("name", "string"), f("email", ["null", "string"], default=None))
+    with SchemaRegistryClient({"url": url, "max.retries": 0}) as first:
+        first.set_compatibility(level="FORWARD")
+        first.set_compatibility("citizens-value", "FULL_TRANSITIVE")
+        id1 = first.register_schema("citizens-value", Schema(v1, "AVRO"))
+        id2 = first.register_schema("citizens-value", Schema(v2, "AVRO"))
+        key_id = first.register_schema("citizens-key", Schema(record(ID, name="Key"), "AVRO"))
+        first.delete_version("citizens-key", 1)
+    supervisor.stop("registry-first")
+    assert not port_open(int(url.rsplit(":", 1)[1]))
+
+    spec, url, _ = own_registry(stack, tmp_path, "registry-second", dsn)
+    supervisor.start(spec)
+    with SchemaRegistryClient({"url": url, "max.retries": 0}) as second:
+        assert second.get_versions("citizens-value") == [1, 2]
+        assert [second.get_version("citizens-value", v).schema_id for v in (1, 2)] == [id1, id2]
+        assert json.loads(second.get_schema(id2).schema_str or "null") == json.loads(v2)
+        assert second.get_compatibility() == "FORWARD"
+        assert second.get_compatibility("citizens-value") == "FULL_TRANSITIVE"
+        assert second.get_versions("citizens-key", deleted=True) == [1]
+        assert "citizens-key" not in second.get_subjects()
+        assert second.get_schema(key_id).schema_str  # ids stay resolvable
+        # The restored level is enforced: a field without a default breaks FULL_TRANSITIVE.
+        bad = record(ID, f("name", "string"), f("born", "int"))
+        with pytest.raises(SchemaRegistryError) as refused:
+            second.register_schema("citizens-value", Schema(bad, "AVRO"))
+        assert refused.value.error_code == 409
+        # New ids continue after the old ones.
+        fresh = second.register_schema("others-value", Schema(record(f("z", "int")), "AVRO"))
+        assert fresh not in (id1, id2, key_id)
+        assert second.register_schema("citizens-value", Schema(v1, "AVRO")) == id1
+
+
+WORKERS = 4
+SCHEMAS_PER_WORKER = 25
+SHARED_SUBJECTS = 5
+
+
+def concurrent_schema(index: int, tag: str) -> str:
+    return record(f(f"field_{index}", "long"), name=f"Concurrent{tag}")
+
+
+def register_many(worker: int, urls: list[str], tag: str, start_at: float) -> list[Any]:
+    """One process's registrations: every schema of the test, in its own order, under the
+    shared subjects and under subjects of its own, alternating between the registries."""
+    order = list(range(SCHEMAS_PER_WORKER))
+    random.Random(worker).shuffle(order)
+    out = []
+    while time.time() < start_at:
+        time.sleep(0.01)
+    clients = [SchemaRegistryClient({"url": url}) for url in urls]
+    try:
+        for step, index in enumerate(order):
+            client = clients[(worker + step) % len(clients)]
+            schema = Schema(concurrent_schema(index, tag), "AVRO")
+            for subject in (f"shared-{index % SHARED_SUBJECTS}", f"worker-{worker}"):
+                registered = client.register_schema_full_response(f"{subject}-value", schema)
+                out.append((index, subject, registered.schema_id, registered.version))
+    finally:
+        for client in clients:
+            client.close()
+    return out
+
+
+def test_concurrent_registration_from_processes(
+    stack: StackProvider, tmp_path: Path, supervisor: Supervisor
+) -> None:
+    spec_a, url_a, dsn = own_registry(stack, tmp_path, "registry-a")
+    spec_b, url_b, _ = own_registry(stack, tmp_path, "registry-b", dsn)
+    supervisor.start(spec_a)
+    supervisor.start(spec_b)
+    with SchemaRegistryClient({"url": url_a}) as admin:
+        admin.set_compatibility(level="NONE")  # this store only: many schemas per subject
+    tag = uuid.uuid4().hex[:8]
+    start_at = time.time() + 2.0
+    spawn = multiprocessing.get_context("spawn")
+    with spawn.Pool(WORKERS) as pool:
+        jobs = [(w, [url_a, url_b], tag, start_at) for w in range(WORKERS)]
+        results = [row for rows in pool.starmap(register_many, jobs) for row in rows]
+    assert len(results) == WORKERS * SCHEMAS_PER_WORKER * 2
+
+    ids_by_schema: dict[int, set[int]] = defaultdict(set)
+    versions: dict[str, dict[int, int]] = defaultdict(dict)  # subject -> version -> id
+    for index, subject, schema_id, version in results:
+        ids_by_schema[index].add(schema_id)
+        assert versions[subject].setdefault(version, schema_id) == schema_id, (subject, version)
+    # the same schema got the same id everywhere, and no id names two schemas
+    assert all(len(ids) == 1 for ids in ids_by_schema.values()), ids_by_schema
+    all_ids = [next(iter(ids)) for ids in ids_by_schema.values()]
+    assert len(set(all_ids)) == SCHEMAS_PER_WORKER
+
+    with SchemaRegistryClient({"url": url_b}) as check:
+        for subject, numbered in versions.items():
+            shared = subject.startswith("shared")
+            expected = SCHEMAS_PER_WORKER // SHARED_SUBJECTS if shared else SCHEMAS_PER_WORKER
+            assert sorted(numbered) == list(range(1, expected + 1)), subject
+            assert check.get_versions(f"{subject}-value") == list(range(1, expected + 1))
+            for version, schema_id in numbered.items():
+                assert check.get_version(f"{subject}-value", version).schema_id == schema_id
+        for index, ids in ids_by_schema.items():
+            fetched = check.get_schema(next(iter(ids)))
+            assert json.loads(fetched.schema_str or "null") == json.loads(
+                concurrent_schema(index, tag)
+            )
+
+
+# -- basic auth -----------------------------------------------------------------------------
+
+
+def http_status(url: str, method: str = "GET", body: Any = None, auth: str = "") -> int:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, method=method)
+    request.add_header("Content-Type", "application/vnd.schemaregistry.v1+json")
+    if auth:
+        request.add_header("Authorization", "Basic " + base64.b64encode(auth.encode()).decode())
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as error:
+        with error:
+            return int(error.code)
+
+
+def registry_with_users(
+    stack: StackProvider, tmp_path: Path, users: str
+) -> tuple[ProcessSpec, str]:
+    users_file = tmp_path / "users"
+    users_file.write_text(users, encoding="utf-8")
+    users_file.chmod(0o600)
+    spec, url, _ = own_registry(stack, tmp_path, "registry-auth")
+    spec.env["GOVSYNC_REGISTRY_USERS"] = str(users_file)
+    spec.ready = lambda: port_open(int(url.rsplit(":", 1)[1]))  # /subjects now needs auth
+    spec.ready_timeout = 30
+    return spec, url
+
+
+def test_basic_auth(stack: StackProvider, tmp_path: Path, supervisor: Supervisor) -> None:
+    users = "# registry users\nops:c0rrect:horse:admin\n\nci:ci-secret:admin\n"
+    spec, url = registry_with_users(stack, tmp_path, users)
+    supervisor.start(spec)
+    assert http_status(f"{url}/subjects") == 401
+    assert http_status(f"{url}/subjects", auth="ops:wrong") == 401
+    assert http_status(f"{url}/subjects", auth="nobody:c0rrect:horse") == 401
+    assert http_status(f"{url}/subjects", auth="ops:c0rrect:horse") == 200
+    assert http_status(f"{url}/metrics") == 200  # scraping needs no credentials
+
+    schema = Schema(record(ID), "AVRO")
+    with SchemaRegistryClient({"url": url, "max.retries": 0}) as anonymous:
+        with pytest.raises(SchemaRegistryError) as refused:
+            anonymous.register_schema("auth-value", schema)
+        assert refused.value.http_status_code == 401
+    wrong = {"url": url, "max.retries": 0, "basic.auth.user.info": "ci:not-it"}
+    with SchemaRegistryClient(wrong) as intruder:
+        with pytest.raises(SchemaRegistryError) as refused:
+            intruder.get_subjects()
+        assert refused.value.http_status_code == 401
+    right = {"url": url, "max.retries": 0, "basic.auth.user.info": "ops:c0rrect:horse"}
+    with SchemaRegistryClient(right) as admin:
+        schema_id = admin.register_schema("auth-value", schema)
+        assert admin.get_schema(schema_id).schema_str
+    log = (tmp_path / "registry-auth.log").read_text(errors="replace")
+    assert "c0rrect" not in log and "ci-secret" not in log
+
+
+def test_read_only_user_cannot_write(
+    stack: StackProvider, tmp_path: Path, supervisor: Supervisor
+) -> None:
+    spec, url = registry_with_users(
+        stack, tmp_path, "ops:admin-pw:admin\nviewer:view-pw:readonly\n"
+    )
+    supervisor.start(spec)
+    schema = {"schema": record(ID)}
+    assert http_status(f"{url}/subjects", auth="viewer:view-pw") == 200
+    assert http_status(f"{url}/subjects/ro-value/versions", "POST", schema, "viewer:view-pw") == 403
+    assert http_status(f"{url}/subjects/ro-value/versions", "POST", schema, "ops:admin-pw") == 200
+    assert http_status(f"{url}/subjects/ro-value/versions/1", auth="viewer:view-pw") == 200
+    assert http_status(f"{url}/subjects/ro-value", "POST", schema, "viewer:view-pw") == 200
+    assert (
+        http_status(f"{url}/config/ro-value", "PUT", {"compatibility": "NONE"}, "viewer:view-pw")
+        == 403
+    )
+
+
+def test_users_file_errors_name_the_line_not_the_password(tmp_path: Path) -> None:
+    from click import BadParameter
+
+    from sync.cli.registry import read_users
+
+    path = tmp_path / "users"
+    path.write_text("ops:s3cret-value:superuser\n", encoding="utf-8")
+    with pytest.raises(BadParameter) as bad_role:
+        read_users(path)
+    assert "line 1" in str(bad_role.value) and "s3cret-value" not in str(bad_role.value)
+    path.write_text("ops-without-password\n", encoding="utf-8")
+    with pytest.raises(BadParameter, match="line 1: expected name:password:role"):
+        read_users(path)
+    path.write_text("a:x:admin\na:y:admin\n", encoding="utf-8")
+    with pytest.raises(BadParameter, match="appears twice"):
+        read_users(path)
+    path.write_text("# only a comment\n", encoding="utf-8")
+    with pytest.raises(BadParameter, match="no users"):
+        read_users(path)
+    path.write_text("ops:pass:with:colons:admin\n", encoding="utf-8")
+    (user,) = read_users(path)
+    assert (user.name, user.password, user.role) == ("ops", "pass:with:colons", "admin")
+    assert "pass:with" not in repr(user)
