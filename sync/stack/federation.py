@@ -1,6 +1,7 @@
-"""The embedded federation behind ``govsync up``: one PostgreSQL cluster (the population
-agency's source database, a subscribing agency's replica database, the registry's store), the
-Tansu broker, the registry, the population connector and the subscriber's processor.
+"""The embedded federation behind ``govsync up``: one PostgreSQL cluster (a source database
+for each of the five agencies, a subscribing agency's replica database, the registry's store),
+the Tansu broker, the registry, one connector per source agency and the subscriber's
+processor.
 
 Everything a process needs is passed to it as ``GOVSYNC_*`` environment variables, the same way
 a container would get it, so the embedded stack exercises the production entry points.
@@ -17,10 +18,10 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from sync.contracts import load_contracts
+from sync.contracts import Contract, load_contracts
 from sync.kafka import ensure_topics
 from sync.stack.broker import EmbeddedBroker
-from sync.stack.demo import load_citizens
+from sync.stack.demo import load_demo, sources
 from sync.stack.description import DatabaseEntry, ProcessEntry, StackDescription
 from sync.stack.ports import free_port, port_open
 from sync.stack.postgres import EmbeddedPostgres
@@ -29,9 +30,8 @@ from sync.stack.supervisor import ProcessSpec, Supervisor
 
 log = logging.getLogger(__name__)
 
-SOURCE = "population"
-SUBSCRIBER = "vss"  # Vietnam Social Security
-TOPICS = ("population.citizen",)
+SUBSCRIBER = "vss"  # Vietnam Social Security: citizens and their employers
+TOPICS = ("population.citizen", "business.enterprise")
 REGISTRY_DB = "govsync_registry"
 
 
@@ -53,6 +53,8 @@ class EmbeddedFederation:
     broker: EmbeddedBroker = field(init=False)
     registry_url: str = field(init=False, default="")
     description: StackDescription | None = field(init=False, default=None)
+    # source agency -> the entities its database publishes (from the contracts)
+    sources: dict[str, list[str]] = field(init=False, default_factory=sources)
 
     def __post_init__(self) -> None:
         self.options.data_dir = self.options.data_dir.resolve()
@@ -83,10 +85,14 @@ class EmbeddedFederation:
         self._start_registry()
         if self.options.with_pipeline:
             self._load_demo()
-            ensure_topics(self.broker.bootstrap, TOPICS, self.options.partitions)
-            self.supervisor.start(
-                connector_spec(self.kafka, SOURCE, self.source_dsn, self.logs, tables=["citizen"])
-            )
+            topics = [c.topic for c in load_contracts().values()]
+            ensure_topics(self.broker.bootstrap, topics, self.options.partitions)
+            for agency, entities in self.sources.items():
+                self.supervisor.start(
+                    connector_spec(
+                        self.kafka, agency, self.source_dsn(agency), self.logs, tables=entities
+                    )
+                )
             self.supervisor.start(
                 processor_spec(
                     self.kafka,
@@ -101,9 +107,9 @@ class EmbeddedFederation:
         assert self.description is not None
         return self.description
 
-    @property
-    def source_dsn(self) -> str:
-        return self.postgres.dsn(SOURCE)
+
+    def source_dsn(self, agency: str) -> str:
+        return self.postgres.dsn(agency)
 
     def replica_dsn(self, agency: str) -> str:
         return self.postgres.dsn(f"replica_{agency}")
@@ -134,7 +140,7 @@ class EmbeddedFederation:
         )
 
     def _create_databases(self) -> None:
-        wanted = [SOURCE, f"replica_{SUBSCRIBER}", REGISTRY_DB]
+        wanted = [*self.sources, f"replica_{SUBSCRIBER}", REGISTRY_DB]
         with psycopg.connect(self.postgres.dsn(), autocommit=True) as conn:
             existing = {r[0] for r in conn.execute("SELECT datname FROM pg_database")}
             for name in wanted:
@@ -163,17 +169,19 @@ class EmbeddedFederation:
         self.supervisor.start(spec)
 
     def _load_demo(self) -> None:
-        contract = load_contracts()["population.citizen"]
-        with psycopg.connect(self.source_dsn, autocommit=True) as conn:
-            loaded = load_citizens(conn, contract, self.options.citizens)
-        if loaded:
-            log.info("loaded %d demo citizens into the population database", loaded)
+        contracts = load_contracts().values()
+        for agency, entities in self.sources.items():
+            own = [c for c in contracts if _source_of(c) == agency and c.entity in entities]
+            with psycopg.connect(self.source_dsn(agency), autocommit=True) as conn:
+                loaded = load_demo(conn, own, self.options.citizens)
+            if any(loaded.values()):
+                log.info("loaded demo data into %s: %s", agency, loaded)
 
     def _describe(self) -> None:
         if not self.supervisor.processes.get("postgres"):
             return
         databases = [
-            DatabaseEntry(SOURCE, "source", self.source_dsn, SOURCE),
+            *(DatabaseEntry(a, "source", self.source_dsn(a), a) for a in self.sources),
             DatabaseEntry(
                 SUBSCRIBER, "replica", self.replica_dsn(SUBSCRIBER), f"replica_{SUBSCRIBER}"
             ),
@@ -212,3 +220,7 @@ class EmbeddedFederation:
 def _can_connect(dsn: str) -> bool:
     with psycopg.connect(dsn, connect_timeout=2):
         return True
+
+
+def _source_of(contract: Contract) -> str:
+    return str(contract.row_schema.get("govsync.source", contract.domain))

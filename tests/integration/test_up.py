@@ -76,6 +76,17 @@ def test_up_runs_supervises_stops_and_resumes(server_dir: Path) -> None:
         assert stack.bootstrap and stack.registry_url.startswith("http://127.0.0.1:")
         roles = {p.role for p in stack.processes}
         assert {"database", "broker", "registry", "connector", "processor"} <= roles
+        connectors = {p.name for p in stack.processes if p.role == "connector"}
+        assert connectors == {
+            f"connector-{a}" for a in ("population", "land", "business", "finance", "insurance")
+        }
+        assert {d.agency for d in stack.databases if d.role == "source"} == {
+            "population",
+            "land",
+            "business",
+            "finance",
+            "insurance",
+        }
         wait_until(
             lambda: count(replica, "SELECT count(*) FROM population.citizen") == 400,
             60,
@@ -125,7 +136,7 @@ def test_up_runs_supervises_stops_and_resumes(server_dir: Path) -> None:
             60,
             "the replica to follow changes after a restart",
         )
-        assert count(source, "SELECT count(*) FROM govsync.snapshot_state") == 1
+        assert count(source, "SELECT count(*) FROM govsync.snapshot_state") == 2  # both tables
         log = (data_dir / "logs" / "connector-population.log").read_text()
         assert log.count("snapshot of public.citizen starts") == 1, "nothing is snapshotted twice"
         pids = [p.pid for p in StackDescription.read(data_dir).processes]
