@@ -15,13 +15,21 @@ import psycopg
 from connectors.postgres.changes import ChangeDecoder, DecodedBatch
 from connectors.postgres.delivery import Publisher
 from connectors.postgres.slot import SlotReader
-from connectors.postgres.snapshot import SnapshotState, estimated_rows, read_snapshot
+from connectors.postgres.snapshot import (
+    WATERMARK_KEY,
+    WATERMARK_TABLE,
+    Chunk,
+    ChunkReader,
+    SnapshotState,
+    estimated_rows,
+    window,
+)
 from sync.config import ConnectorSettings
 from sync.contracts import Contract, load_contracts
 from sync.errors import ConfigError, is_retryable
 from sync.kafka import ensure_topics
 from sync.metrics import ConnectorMetrics
-from sync.types import Lsn, TableRef
+from sync.types import ChangeEvent, TableRef
 
 log = logging.getLogger(__name__)
 
@@ -80,66 +88,46 @@ class Connector:
             ensure_topics(s.bootstrap, publisher.topics(), s.partitions)
             with SlotReader(s.source_dsn, s.slot_name, s.publication, s.source) as reader:
                 reader.check_preconditions()
-                tables = [(t.schema, t.name) for t in self.contracts]
+                snapshots = Snapshots(s, self.contracts, self.metrics)
+                tables = [(t.schema, t.name) for t in [*self.contracts, WATERMARK_TABLE]]
                 reader.check_tables(tables)
                 reader.ensure_publication(tables)
                 reader.ensure_slot()
-                self._recover_invalidated_slot(reader)
-                self._snapshot_missing(publisher)
-                self._stream(reader, publisher)
+                self._recover_invalidated_slot(reader, snapshots)
+                try:
+                    self._stream(reader, publisher, snapshots)
+                finally:
+                    snapshots.close()
         finally:
             publisher.close()
 
-    def _snapshot_missing(self, publisher: Publisher) -> None:
-        state = SnapshotState(self.settings.source_dsn, self.settings.slot_name)
-        for table, contract in self.contracts.items():
-            if state.done(table):
-                continue
-            log.info("snapshot of %s starts", table)
-            self.metrics.snapshot_table_rows.labels(self.settings.source, str(table)).set(
-                estimated_rows(self.settings.source_dsn, table)
-            )
-            rows, position = 0, None
-            for chunk in read_snapshot(
-                self.settings.source_dsn,
-                self.settings.source,
-                self.settings.slot_name,
-                table,
-                contract.key_fields,
-                self.settings.snapshot_chunk,
-            ):
-                publisher.publish(chunk)
-                rows += len(chunk)
-                position = chunk[-1].position
-                self.metrics.snapshot_rows.labels(self.settings.source, str(table)).inc(len(chunk))
-            state.mark_done(table, position.lsn if position else Lsn(0), rows)
-            log.info("snapshot of %s done: %d rows", table, rows)
-
-    def _stream(self, reader: SlotReader, publisher: Publisher) -> None:
-        decoder = ChangeDecoder(
-            self.settings.source, {t: c.key_fields for t, c in self.contracts.items()}
-        )
+    def _stream(self, reader: SlotReader, publisher: Publisher, snapshots: Snapshots) -> None:
+        keys = {t: c.key_fields for t, c in self.contracts.items()}
+        decoder = ChangeDecoder(self.settings.source, {**keys, WATERMARK_TABLE: WATERMARK_KEY})
         source = self.settings.source
         released = reader.confirmed()
         last_lag_check = 0.0
         idle_wait = self.settings.poll_interval
         while not self.stopping.is_set():
+            snapshots.open_chunk_if_due()
             peeked = reader.peek(self.settings.max_changes)
             batch = decoder.decode(peeked.messages)
-            if batch.events:
-                publisher.publish(batch.events)
+            events = snapshots.window(batch.events)
+            if events:
+                publisher.publish(events)
                 self._observe_delivery(batch)
+            snapshots.after_publish()
             target = max((p for p in (batch.end_lsn, peeked.complete_upto) if p), default=None)
             if target is not None and target > released:
                 reader.advance(target)  # everything before it is acknowledged or not ours
                 released = target
                 self.metrics.acknowledged_lsn.labels(source).set(int(target))
-                if not batch.events:
+                if not events:
                     self.metrics.last_heartbeat_timestamp.labels(source).set(time.time())
             if time.monotonic() - last_lag_check > 1.0:
                 self.metrics.slot_lag_bytes.labels(source).set(reader.lag_bytes())
                 last_lag_check = time.monotonic()
-            if peeked.messages:
+            if peeked.messages or snapshots.busy:
                 idle_wait = self.settings.poll_interval
                 continue
             # nothing committed: poll less often the longer the source stays idle
@@ -149,12 +137,15 @@ class Connector:
 
     def _observe_delivery(self, batch: DecodedBatch) -> None:
         source = self.settings.source
+        if not batch.events:
+            return
         newest = batch.events[-1].commit_time.timestamp()
         self.metrics.behind_source_seconds.labels(source).set(max(0.0, time.time() - newest))
         for table, count in batch.captured.items():
-            self.metrics.changes_captured.labels(source, table).inc(count)
+            if table != str(WATERMARK_TABLE):  # snapshot bookkeeping, not a change
+                self.metrics.changes_captured.labels(source, table).inc(count)
 
-    def _recover_invalidated_slot(self, reader: SlotReader) -> None:
+    def _recover_invalidated_slot(self, reader: SlotReader, snapshots: Snapshots) -> None:
         """PostgreSQL drops the WAL of a slot that exceeded max_slot_wal_keep_size: the
         changes in between are gone. Say so loudly, then start over with a new slot and a new
         snapshot of every table. Rows deleted in the lost window stay in replicas until
@@ -173,5 +164,70 @@ class Connector:
         )
         self.metrics.slot_invalidations.labels(source).inc()
         reader.drop_slot()
-        SnapshotState(self.settings.source_dsn, self.settings.slot_name).forget()
         reader.ensure_slot()
+        snapshots.request_again(list(self.contracts))
+
+
+class Snapshots:
+    """The connector's snapshots: one chunk at a time between watermarks, interleaved with
+    the stream (see :mod:`connectors.postgres.snapshot`)."""
+
+    RECHECK_SECONDS = 1.0  # how often an idle connector looks for new snapshot requests
+
+    def __init__(
+        self,
+        settings: ConnectorSettings,
+        contracts: dict[TableRef, Contract],
+        metrics: ConnectorMetrics,
+    ) -> None:
+        self.settings, self.contracts, self.metrics = settings, contracts, metrics
+        self.state = SnapshotState(settings.source_dsn, settings.slot_name)
+        self.state.request(list(contracts))  # tables never snapshotted
+        self.reader = ChunkReader(settings.source_dsn, settings.slot_name, settings.snapshot_chunk)
+        self.chunk: Chunk | None = None
+        self._checked_at = 0.0
+
+    @property
+    def busy(self) -> bool:
+        return self.chunk is not None
+
+    def request_again(self, tables: list[TableRef]) -> None:
+        self.chunk = None
+        self.state.request(tables, again=True)
+
+    def open_chunk_if_due(self) -> None:
+        if self.chunk is not None or time.monotonic() - self._checked_at < self.RECHECK_SECONDS:
+            return
+        pending = self.state.pending()
+        if not pending:
+            self._checked_at = time.monotonic()
+            return
+        name, last_key, rows_read = pending[0]
+        table = next((t for t in self.contracts if str(t) == name), None)
+        if table is None:
+            return
+        if last_key is None and rows_read == 0:
+            log.info("snapshot of %s starts", table)
+            self.metrics.snapshot_table_rows.labels(self.settings.source, name).set(
+                estimated_rows(self.settings.source_dsn, table)
+            )
+        self.chunk = self.reader.open(table, self.contracts[table].key_fields, last_key)
+
+    def window(self, events: list[ChangeEvent]) -> list[ChangeEvent]:
+        return window(events, self.chunk, self.settings.source, self.settings.slot_name)
+
+    def after_publish(self) -> None:
+        """Record a closed chunk once its reads are acknowledged (the caller published them)."""
+        chunk = self.chunk
+        if chunk is None or not chunk.closed:
+            return
+        self.state.chunk_done(chunk)
+        self.metrics.snapshot_rows.labels(self.settings.source, str(chunk.table)).inc(chunk.emitted)
+        if chunk.final:
+            log.info("snapshot of %s done", chunk.table)
+            self.reader.cleanup()
+        self.chunk = None
+        self._checked_at = 0.0  # the next chunk right away
+
+    def close(self) -> None:
+        self.reader.close()

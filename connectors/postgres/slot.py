@@ -27,14 +27,6 @@ from sync.types import Lsn
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
-class SnapshotHandle:
-    """An exported snapshot and the WAL position it is consistent with."""
-
-    name: str
-    lsn: Lsn
-
-
 class SlotReader:
     """Owns the source connection used to read the slot. A context manager."""
 
@@ -201,29 +193,3 @@ class SlotReader:
 class Peeked:
     messages: list[tuple[Lsn, bytes]]
     complete_upto: Lsn | None  # every change committed before it was read; None if cut short
-
-
-class ExportedSnapshot:
-    """A temporary slot created with an exported snapshot: every transaction committed before
-    ``handle.lsn`` is visible in the snapshot, every later one is after it in the WAL. The
-    snapshot stays importable while this object is open."""
-
-    def __init__(self, dsn: str, name: str) -> None:
-        self._conn = psycopg.connect(dsn + " replication=database", autocommit=True)
-        row = self._conn.execute(
-            sql.SQL("CREATE_REPLICATION_SLOT {} TEMPORARY LOGICAL pgoutput (SNAPSHOT 'export')")
-            .format(sql.Identifier(name))
-            .as_string(self._conn)
-        ).fetchone()
-        assert row is not None
-        self.handle = SnapshotHandle(name=row[2], lsn=Lsn.parse(row[1]))
-
-    def __enter__(self) -> ExportedSnapshot:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        if not self._conn.closed:
-            self._conn.close()  # the temporary slot goes with the connection

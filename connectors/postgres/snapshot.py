@@ -1,70 +1,261 @@
-"""Initial snapshot of a captured table, consistent with the stream.
+"""Snapshots by watermarks (the DBLog algorithm), interleaved with the stream.
 
-The rows are read inside a snapshot exported by a temporary replication slot, so every
-transaction committed before the snapshot's LSN is in it and every later one is in the WAL after
-it. Snapshot rows carry the position (snapshot LSN, 0); a streamed change to the same key has a
-later commit LSN or index and wins, an earlier one the replica ignores as older. The permanent
-slot is created before the snapshot, so no change between them is missed.
+A table is snapshotted in primary-key chunks, each in its own short statement, never in one
+long transaction. For each chunk the connector:
 
-Whether a table's snapshot is done is recorded in the source database (``govsync`` schema), so a
-restart never snapshots a table twice, and a crash mid-snapshot starts it again from scratch.
+1. commits a *low* watermark row into ``govsync.snapshot_watermark`` (a published table);
+2. selects the next chunk of rows after the last key done;
+3. commits a *high* watermark row.
+
+While reading the log, every change between the two watermarks to a key of the chunk removes
+that key from the chunk: the change itself carries a state at least as new. At the high
+watermark the remaining rows are emitted as snapshot reads, positioned at the high watermark's
+commit, so they are newer than every change before it and older than every change after it.
+A replica never regresses, whatever races the snapshot.
+
+One more race is closed before step 2: a transaction whose commit record precedes the low
+watermark may still be invisible for a few microseconds (its WAL is flushed but it has not left
+the process array). The connector waits, briefly, for the transactions in progress when the low
+watermark committed, so the chunk's statement sees every commit that precedes it in the WAL.
+
+Progress (last key done, rows read) is saved after the chunk's events are acknowledged, so a
+crash repeats at most one chunk. ``govsync snapshot TABLE`` sets a table back to pending on a
+live source.
 """
 
 from __future__ import annotations
 
 import hashlib
-import logging
-from collections.abc import Iterator
+import json
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import psycopg
 from psycopg import sql
 from psycopg.types.string import TextLoader
 
-from connectors.postgres.slot import ExportedSnapshot
-from sync.types import ChangeEvent, Lsn, Op, Position, TableRef
+from sync.types import ChangeEvent, Op, Position, TableRef
 
-log = logging.getLogger(__name__)
+WATERMARK_TABLE = TableRef("govsync", "snapshot_watermark")
+WATERMARK_KEY = ("id",)
 
 STATE_DDL = """
 CREATE SCHEMA IF NOT EXISTS govsync;
+CREATE TABLE IF NOT EXISTS govsync.snapshot_watermark (
+    id bigserial PRIMARY KEY,
+    slot_name text NOT NULL,
+    chunk_id text NOT NULL,
+    kind text NOT NULL CHECK (kind IN ('low', 'high')),
+    created_at timestamptz NOT NULL DEFAULT now()
+);
 CREATE TABLE IF NOT EXISTS govsync.snapshot_state (
     slot_name text NOT NULL,
     table_name text NOT NULL,
-    snapshot_lsn pg_lsn NOT NULL,
-    rows_read bigint NOT NULL,
-    finished_at timestamptz NOT NULL DEFAULT now(),
+    status text NOT NULL CHECK (status IN ('pending', 'done')),
+    last_key jsonb,
+    rows_read bigint NOT NULL DEFAULT 0,
+    requested_at timestamptz NOT NULL DEFAULT now(),
+    finished_at timestamptz,
     PRIMARY KEY (slot_name, table_name)
 )
 """
 
+_REQUEST_NEW = (
+    "INSERT INTO govsync.snapshot_state (slot_name, table_name, status) "
+    "VALUES (%s, %s, 'pending') ON CONFLICT (slot_name, table_name) DO NOTHING"
+)
+_REQUEST_AGAIN = (
+    "INSERT INTO govsync.snapshot_state (slot_name, table_name, status) "
+    "VALUES (%s, %s, 'pending') ON CONFLICT (slot_name, table_name) DO UPDATE SET "
+    "status = 'pending', last_key = NULL, rows_read = 0, requested_at = now(), finished_at = NULL"
+)
+
+# how long to wait for transactions caught between their commit record and their visibility
+COMMIT_GAP_WAIT = 0.5
+
+
+@dataclass
+class Chunk:
+    """Rows selected between a low and a high watermark, waiting for the high one."""
+
+    chunk_id: str
+    table: TableRef
+    keys: tuple[str, ...]
+    rows: dict[tuple[Any, ...], dict[str, Any]]
+    last_key: tuple[Any, ...] | None  # the greatest key selected: where the next chunk starts
+    final: bool  # fewer rows than asked: the table is done after this chunk
+    inside: bool = False  # the low watermark has been seen
+    closed: bool = False  # the high watermark has been seen
+    emitted: int = 0
+    taken_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+
+def window(
+    events: Sequence[ChangeEvent], chunk: Chunk | None, source: str, slot: str
+) -> list[ChangeEvent]:
+    """The events to publish: ``events`` without watermark rows, with the chunk's remaining
+    rows inserted where its high watermark committed. Marks the chunk closed when it is."""
+    out: list[ChangeEvent] = []
+    for event in events:
+        if event.table == WATERMARK_TABLE:
+            if chunk is not None and event.after and _ours(event.after, chunk, slot):
+                if event.after["kind"] == "low":
+                    chunk.inside = True
+                elif chunk.inside:
+                    out += _snapshot_reads(chunk, source, event.position)
+                    chunk.closed = True
+            continue
+        if chunk is not None and chunk.inside and not chunk.closed and event.table == chunk.table:
+            chunk.rows.pop(tuple(event.key[k] for k in chunk.keys), None)
+        out.append(event)
+    return out
+
+
+def _ours(row: Mapping[str, Any], chunk: Chunk, slot: str) -> bool:
+    return bool(row.get("slot_name") == slot and row.get("chunk_id") == chunk.chunk_id)
+
+
+def _snapshot_reads(chunk: Chunk, source: str, high: Position) -> list[ChangeEvent]:
+    position = Position(high.lsn, 0)
+    reads = []
+    for key, row in chunk.rows.items():
+        digest = hashlib.blake2b(repr(key).encode(), digest_size=8).hexdigest()
+        reads.append(
+            ChangeEvent(
+                op=Op.READ,
+                table=chunk.table,
+                key=dict(zip(chunk.keys, key, strict=True)),
+                before=None,
+                after=row,
+                position=position,
+                txid=0,
+                commit_time=chunk.taken_at,
+                # every read of the chunk shares the position, so the id also names the row
+                # (hashed: ids end up in logs, keys are personal data)
+                event_id=f"{ChangeEvent.make_event_id(source, position)}:{digest}",
+                source=source,
+            )
+        )
+    chunk.emitted = len(reads)
+    return reads
+
 
 class SnapshotState:
+    """Which tables of a slot need a snapshot, and how far each got."""
+
     def __init__(self, dsn: str, slot: str) -> None:
         self.dsn, self.slot = dsn, slot
         with psycopg.connect(dsn, autocommit=True) as conn:
             conn.execute(STATE_DDL)
 
-    def done(self, table: TableRef) -> bool:
-        with psycopg.connect(self.dsn, autocommit=True) as conn:
-            row = conn.execute(
-                "SELECT 1 FROM govsync.snapshot_state WHERE slot_name = %s AND table_name = %s",
-                (self.slot, str(table)),
-            ).fetchone()
-        return row is not None
+    def request(self, tables: Sequence[TableRef], *, again: bool = False) -> None:
+        """Mark ``tables`` pending: those never snapshotted, or all of them with ``again``."""
+        query = _REQUEST_AGAIN if again else _REQUEST_NEW
+        with psycopg.connect(self.dsn, autocommit=True) as conn, conn.cursor() as cursor:
+            cursor.executemany(query, [(self.slot, str(t)) for t in tables])
 
-    def forget(self) -> None:
-        """Every table of this slot needs a new snapshot."""
+    def pending(self) -> list[tuple[str, tuple[Any, ...] | None, int]]:
+        """(table, last key done, rows read) of every table still to snapshot."""
         with psycopg.connect(self.dsn, autocommit=True) as conn:
-            conn.execute("DELETE FROM govsync.snapshot_state WHERE slot_name = %s", (self.slot,))
+            rows = conn.execute(
+                "SELECT table_name, last_key, rows_read FROM govsync.snapshot_state "
+                "WHERE slot_name = %s AND status = 'pending' ORDER BY requested_at, table_name",
+                (self.slot,),
+            ).fetchall()
+        return [(t, tuple(k) if k is not None else None, int(n)) for t, k, n in rows]
 
-    def mark_done(self, table: TableRef, lsn: Lsn, rows: int) -> None:
+    def chunk_done(self, chunk: Chunk) -> None:
         with psycopg.connect(self.dsn, autocommit=True) as conn:
             conn.execute(
-                "INSERT INTO govsync.snapshot_state (slot_name, table_name, snapshot_lsn, "
-                "rows_read) VALUES (%s, %s, %s::pg_lsn, %s) ON CONFLICT DO NOTHING",
-                (self.slot, str(table), str(lsn), rows),
+                "UPDATE govsync.snapshot_state SET last_key = %s, rows_read = rows_read + %s, "
+                "status = CASE WHEN %s THEN 'done' ELSE 'pending' END, "
+                "finished_at = CASE WHEN %s THEN now() END "
+                "WHERE slot_name = %s AND table_name = %s",
+                (
+                    json.dumps(chunk.last_key, default=str),
+                    chunk.emitted,
+                    chunk.final,
+                    chunk.final,
+                    self.slot,
+                    str(chunk.table),
+                ),
             )
+
+
+class ChunkReader:
+    """Writes the watermarks and selects one chunk between them."""
+
+    def __init__(self, dsn: str, slot: str, size: int) -> None:
+        self.slot, self.size = slot, size
+        self._conn = psycopg.connect(dsn, autocommit=True)
+        # json and jsonb as their text, as the stream's pgoutput delivers them
+        self._conn.adapters.register_loader("json", TextLoader)
+        self._conn.adapters.register_loader("jsonb", TextLoader)
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def open(self, table: TableRef, keys: tuple[str, ...], after: tuple[Any, ...] | None) -> Chunk:
+        chunk_id = uuid.uuid4().hex
+        self._watermark(chunk_id, "low")
+        self._wait_for_commit_gap()
+        rows = self._select(table, keys, after)
+        self._watermark(chunk_id, "high")
+        by_key = {tuple(row[k] for k in keys): row for row in rows}
+        last = tuple(rows[-1][k] for k in keys) if rows else after
+        return Chunk(chunk_id, table, keys, by_key, last, final=len(rows) < self.size)
+
+    def _watermark(self, chunk_id: str, kind: str) -> None:
+        self._conn.execute(
+            "INSERT INTO govsync.snapshot_watermark (slot_name, chunk_id, kind) "
+            "VALUES (%s, %s, %s)",
+            (self.slot, chunk_id, kind),
+        )
+
+    def _wait_for_commit_gap(self) -> None:
+        """Wait (briefly) until the transactions in progress now have finished or shown
+        that they are long-running; see the module docstring."""
+        row = self._conn.execute(
+            "SELECT array_agg(x::text) FROM pg_snapshot_xip(pg_current_snapshot()) x"
+        ).fetchone()
+        pending = list(row[0] or []) if row else []
+        deadline = time.monotonic() + COMMIT_GAP_WAIT
+        while pending and time.monotonic() < deadline:
+            statuses = self._conn.execute(
+                "SELECT x, pg_xact_status(x::xid8) FROM unnest(%s::text[]) x", (pending,)
+            ).fetchall()
+            pending = [x for x, status in statuses if status == "in progress"]
+            if pending:
+                time.sleep(0.005)
+
+    def _select(
+        self, table: TableRef, keys: tuple[str, ...], after: tuple[Any, ...] | None
+    ) -> list[dict[str, Any]]:
+        key_list = sql.SQL(", ").join(map(sql.Identifier, keys))
+        where: sql.Composable = sql.SQL("")
+        if after is not None:
+            where = sql.SQL("WHERE ({}) > ({})").format(
+                key_list, sql.SQL(", ").join(sql.Literal(v) for v in after)
+            )
+        query = sql.SQL("SELECT * FROM {} {} ORDER BY {} LIMIT {}").format(
+            sql.Identifier(table.schema, table.name), where, key_list, sql.Literal(self.size)
+        )
+        with self._conn.cursor() as cursor:
+            cursor.execute(query)
+            names = [d.name for d in cursor.description or ()]
+            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+    def cleanup(self, older_than_seconds: int = 3600) -> None:
+        """Forget old watermark rows (their deletes flow through the log and are ignored)."""
+        self._conn.execute(
+            "DELETE FROM govsync.snapshot_watermark WHERE slot_name = %s "
+            "AND created_at < now() - make_interval(secs => %s)",
+            (self.slot, older_than_seconds),
+        )
 
 
 def estimated_rows(dsn: str, table: TableRef) -> int:
@@ -80,66 +271,3 @@ def estimated_rows(dsn: str, table: TableRef) -> int:
             return int(row[0])
         counted = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(name)).fetchone()
     return int(counted[0]) if counted else 0
-
-
-def read_snapshot(
-    dsn: str, source: str, slot: str, table: TableRef, keys: tuple[str, ...], chunk: int
-) -> Iterator[list[ChangeEvent]]:
-    """Yield the table's rows as snapshot events, ``chunk`` at a time, in key order."""
-    # slot names are cluster-wide: derive the temporary one from the connector's own slot
-    with (
-        ExportedSnapshot(dsn, f"{slot}_snapshot") as exported,
-        psycopg.connect(dsn) as conn,
-    ):
-        # json and jsonb as their text, as the stream's pgoutput delivers them
-        conn.adapters.register_loader("json", TextLoader)
-        conn.adapters.register_loader("jsonb", TextLoader)
-        conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-        conn.execute(
-            sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(exported.handle.name))
-        )
-        position = Position(exported.handle.lsn, 0)
-        taken_at = datetime.now(UTC)
-        query = sql.SQL("SELECT * FROM {} ORDER BY {}").format(
-            sql.Identifier(table.schema, table.name),
-            sql.SQL(", ").join(map(sql.Identifier, keys)),
-        )
-        with conn.cursor(name="govsync_snapshot") as cursor:
-            cursor.itersize = chunk
-            cursor.execute(query)
-            columns = [d.name for d in cursor.description or ()]
-            while rows := cursor.fetchmany(chunk):
-                yield [
-                    _snapshot_event(source, table, keys, columns, row, position, taken_at)
-                    for row in rows
-                ]
-        conn.rollback()
-    log.info("snapshot of %s read at %s", table, position.lsn)
-
-
-def _snapshot_event(
-    source: str,
-    table: TableRef,
-    keys: tuple[str, ...],
-    columns: list[str],
-    row: tuple[object, ...],
-    position: Position,
-    taken_at: datetime,
-) -> ChangeEvent:
-    after = dict(zip(columns, row, strict=True))
-    key = {k: after[k] for k in keys}
-    # every snapshot row shares the position, so the id also names the row (hashed: no
-    # personal data in ids, which end up in logs)
-    digest = hashlib.blake2b(repr(sorted(key.items())).encode(), digest_size=8).hexdigest()
-    return ChangeEvent(
-        op=Op.READ,
-        table=table,
-        key=key,
-        before=None,
-        after=after,
-        position=position,
-        txid=0,
-        commit_time=taken_at,
-        event_id=f"{ChangeEvent.make_event_id(source, position)}:{digest}",
-        source=source,
-    )

@@ -6,7 +6,7 @@ import logging
 
 import click
 
-from sync.cli import connector, processor, registry, schemas, status, up, verify
+from sync.cli import connector, processor, registry, schemas, snapshot, status, up, verify
 
 
 @click.group()
@@ -28,4 +28,5 @@ cli.add_command(processor.processor)
 cli.add_command(registry.registry)
 cli.add_command(status.status)
 cli.add_command(verify.verify)
+cli.add_command(snapshot.snapshot)
 cli.add_command(schemas.schemas)
