@@ -20,6 +20,33 @@ class KafkaSettings(BaseSettings):
     registry_url: str = Field(description="Confluent-compatible schema registry URL")
     topic_prefix: str = Field(default="", description="Prefix for every topic and subject")
     partitions: int = Field(default=3, ge=1, description="Partitions of topics govsync creates")
+    security_protocol: str = Field(
+        default="PLAINTEXT", description="PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL"
+    )
+    sasl_mechanism: str = Field(default="SCRAM-SHA-512", description="SASL mechanism")
+    sasl_username: str = Field(default="", description="This process's Kafka principal")
+    sasl_password_file: Path | None = Field(
+        default=None, description="File holding the principal's password (never the password)"
+    )
+    ssl_ca_location: Path | None = Field(default=None, description="CA certificate of brokers")
+
+    def client_config(self) -> dict[str, str]:
+        """Connection settings for confluent-kafka clients (producers, consumers, admin)."""
+        config = {"bootstrap.servers": self.bootstrap, "security.protocol": self.security_protocol}
+        if self.security_protocol.startswith("SASL"):
+            config |= {
+                "sasl.mechanism": self.sasl_mechanism,
+                "sasl.username": self.sasl_username,
+                "sasl.password": self.sasl_password(),
+            }
+        if self.ssl_ca_location is not None:
+            config["ssl.ca.location"] = str(self.ssl_ca_location)
+        return config
+
+    def sasl_password(self) -> str:
+        if self.sasl_password_file is None:
+            return ""
+        return self.sasl_password_file.read_text(encoding="utf-8").strip()
 
 
 class ConnectorSettings(KafkaSettings):
@@ -33,6 +60,7 @@ class ConnectorSettings(KafkaSettings):
     poll_interval: float = Field(default=0.05, gt=0, description="Seconds between idle polls")
     snapshot_chunk: int = Field(default=5_000, ge=1)
     metrics_port: int = Field(default=0, description="Port of /metrics; 0 disables it")
+    metrics_host: str = Field(default="127.0.0.1", description="Address /metrics listens on")
     schemas_dir: Path | None = None
 
     @property
@@ -51,6 +79,7 @@ class ProcessorSettings(KafkaSettings):
     replica_dsn: str = Field(description="libpq connection string of the agency's replica")
     topics: tuple[str, ...] = Field(description="Contract topics (without prefix) to apply")
     web_port: int = Field(default=0, description="Port of the worker's web server and /metrics")
+    web_host: str = Field(default="127.0.0.1", description="Address the web server listens on")
     data_dir: Path = Field(default=Path("."), description="Worker state directory")
     batch_size: int = Field(default=2_000, ge=1)
     batch_seconds: float = Field(default=0.1, gt=0)

@@ -76,7 +76,7 @@ class Connector:
         s = self.settings
         dbname = psycopg.conninfo.conninfo_to_dict(s.source_dsn).get("dbname", "")
         publisher = Publisher(
-            s.bootstrap,
+            s.client_config(),
             s.registry_url,
             self.contracts,
             source=s.source,
@@ -85,7 +85,7 @@ class Connector:
             metrics=self.metrics,
         )
         try:
-            ensure_topics(s.bootstrap, publisher.topics(), s.partitions)
+            ensure_topics(s.client_config(), publisher.topics(), s.partitions)
             with SlotReader(s.source_dsn, s.slot_name, s.publication, s.source) as reader:
                 reader.check_preconditions()
                 snapshots = Snapshots(s, self.contracts, self.metrics)

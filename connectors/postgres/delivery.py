@@ -43,7 +43,7 @@ class Publisher:
 
     def __init__(
         self,
-        bootstrap: str,
+        kafka: Mapping[str, str],
         registry_url: str,
         contracts: Mapping[TableRef, Contract],
         *,
@@ -54,7 +54,7 @@ class Publisher:
     ) -> None:
         self.source = source
         self.metrics = metrics
-        self._producer = Producer({"bootstrap.servers": bootstrap, **PRODUCER_DEFAULTS})
+        self._producer = Producer({**kafka, **PRODUCER_DEFAULTS})
         registry = SchemaRegistryClient({"url": registry_url})
         self._routes = {
             table: _register(registry, contract, topic_prefix, source_db)

@@ -26,7 +26,7 @@ def run() -> None:
     settings = ConnectorSettings()  # type: ignore[call-arg]  # fields come from the environment
     registry = CollectorRegistry()
     if settings.metrics_port:
-        start_http_server(settings.metrics_port, addr="127.0.0.1", registry=registry)
+        start_http_server(settings.metrics_port, addr=settings.metrics_host, registry=registry)
     worker = Connector(settings, ConnectorMetrics.create(registry))
     _stop_on_signals(worker.stopping)
     worker.run()

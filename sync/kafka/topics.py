@@ -4,7 +4,7 @@ topics pick their own count, and a key's partition depends on it)."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
@@ -14,11 +14,20 @@ from sync.errors import ConfigError
 log = logging.getLogger(__name__)
 
 
+KafkaClient = str | Mapping[str, str]
+
+
+def client_config(kafka: KafkaClient) -> dict[str, str | int | float | bool]:
+    """A bootstrap address or a full confluent-kafka configuration, as a configuration."""
+    return {"bootstrap.servers": kafka} if isinstance(kafka, str) else dict(kafka)
+
+
 def ensure_topics(
-    bootstrap: str, topics: Iterable[str], partitions: int, replication: int = 1
+    kafka: KafkaClient, topics: Iterable[str], partitions: int, replication: int = 1
 ) -> None:
-    """Create the topics that do not exist yet; existing ones are left as they are."""
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    """Create the topics that do not exist yet; existing ones are left as they are.
+    Production clusters create topics in their deployment (with replication factor 3)."""
+    admin = AdminClient(client_config(kafka))
     existing = set(admin.list_topics(timeout=15).topics)
     wanted = [t for t in dict.fromkeys(topics) if t not in existing]
     if not wanted:
@@ -36,10 +45,10 @@ def ensure_topics(
                 raise ConfigError(f"cannot create topic {topic}: {exc}") from exc
 
 
-def topic_ids(bootstrap: str, topics: Iterable[str]) -> dict[str, str]:
+def topic_ids(kafka: KafkaClient, topics: Iterable[str]) -> dict[str, str]:
     """Each topic's id, which changes when a topic is deleted and created again."""
     from confluent_kafka import TopicCollection
 
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = AdminClient(client_config(kafka))
     futures = admin.describe_topics(TopicCollection(list(topics)))
     return {name: str(future.result(timeout=30).topic_id) for name, future in futures.items()}

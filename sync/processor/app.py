@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 from typing import Any
 
 import faust
@@ -43,8 +44,9 @@ def create_app(
         settings.group_id,
         broker=faust_broker_url(settings.bootstrap),
         datadir=str(settings.data_dir),
-        web_host="127.0.0.1",
-        web_bind="127.0.0.1",
+        web_host=settings.web_host,
+        web_bind=settings.web_host,
+        broker_credentials=_credentials(settings),
         web_port=settings.web_port or 6066,
         web_enabled=settings.web_port != 0,
         broker_session_timeout=settings.session_timeout,
@@ -62,7 +64,7 @@ def create_app(
         group_id=settings.group_id,
         schemas=SchemaCache(settings.registry_url),
         dead_letters=DeadLetterPublisher(
-            settings.bootstrap, dead_letter_topic(settings.topic_prefix, settings.agency)
+            settings.client_config(), dead_letter_topic(settings.topic_prefix, settings.agency)
         ),
         metrics=metrics,
         topic_ids=topic_ids,
@@ -104,6 +106,26 @@ def create_app(
 
     app.govsync_subscription = subscription  # type: ignore[attr-defined]
     return app
+
+
+def _credentials(settings: ProcessorSettings) -> Any:
+    """The same TLS / SASL settings the confluent-kafka clients get, for faust's own client."""
+    protocol = settings.security_protocol
+    if protocol == "PLAINTEXT":
+        return None
+    context = None
+    if protocol.endswith("SSL"):
+        context = ssl.create_default_context(
+            cafile=str(settings.ssl_ca_location) if settings.ssl_ca_location else None
+        )
+    if protocol.startswith("SASL"):
+        return faust.SASLCredentials(
+            username=settings.sasl_username,
+            password=settings.sasl_password(),
+            mechanism=settings.sasl_mechanism,
+            ssl_context=context,
+        )
+    return faust.SSLCredentials(context)
 
 
 def _raw(event: Any) -> RawMessage:

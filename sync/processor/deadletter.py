@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
 from confluent_kafka import Producer
@@ -31,11 +32,9 @@ def dead_letter_topic(prefix: str, agency: str) -> str:
 
 
 class DeadLetterPublisher:
-    def __init__(self, bootstrap: str, topic: str) -> None:
+    def __init__(self, kafka: Mapping[str, str], topic: str) -> None:
         self.topic = topic
-        self._producer = Producer(
-            {"bootstrap.servers": bootstrap, "enable.idempotence": True, "acks": "all"}
-        )
+        self._producer = Producer({**kafka, "enable.idempotence": True, "acks": "all"})
 
     async def publish(self, letters: list[DeadLetter]) -> None:
         """Returns once the broker acknowledged every letter; raises otherwise."""

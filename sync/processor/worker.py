@@ -20,9 +20,8 @@ def run_worker(settings: ProcessorSettings, loglevel: str = "INFO") -> None:
         raise ConfigError(f"agency {settings.agency!r} subscribes to unknown topics {unknown}")
     contracts = {settings.topic_prefix + t: available[t] for t in settings.topics}
     dlq = dead_letter_topic(settings.topic_prefix, settings.agency)
-    ensure_topics(settings.bootstrap, [*contracts, dlq], settings.partitions)
-    app = create_app(
-        settings, contracts, CollectorRegistry(), topic_ids(settings.bootstrap, contracts)
-    )
+    kafka = settings.client_config()
+    ensure_topics(kafka, [*contracts, dlq], settings.partitions)
+    app = create_app(settings, contracts, CollectorRegistry(), topic_ids(kafka, contracts))
     worker = faust.Worker(app, loglevel=loglevel, redirect_stdouts=False)
     worker.execute_from_commandline()

@@ -1,0 +1,41 @@
+#!/bin/bash
+# Runs once, when postgres-replicas initialises its data directory (docker-entrypoint-initdb.d).
+# For every subscribing agency named in $REPLICA_AGENCIES it creates:
+#
+#   replica_<agency>             the agency's replica database; nobody else may connect to it
+#   govsync_replica_<agency>     the replica writer (the agency's processor): owns its replica
+#                                database and nothing else, and creates the tables there
+#   <agency>_reader              the agency's applications: read-only, NOLOGIN (grant it to
+#                                the agency's login roles)
+#
+# and the registry's store: database `registry`, owned by role govsync_registry.
+# Passwords are read from /run/secrets/pg-replica-<agency> and /run/secrets/pg-registry.
+set -euo pipefail
+
+for agency in ${REPLICA_AGENCIES:?set REPLICA_AGENCIES to the subscribing agencies}; do
+    psql -X -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname postgres \
+        --set=database="replica_${agency}" \
+        --set=writer="govsync_replica_${agency}" \
+        --set=reader="${agency}_reader" \
+        --set=writer_secret="/run/secrets/pg-replica-${agency}" <<'SQL'
+\set writer_password `cat :'writer_secret'`
+CREATE ROLE :"writer" LOGIN PASSWORD :'writer_password';
+CREATE ROLE :"reader" NOLOGIN;
+CREATE DATABASE :"database" OWNER :"writer";
+REVOKE ALL ON DATABASE :"database" FROM PUBLIC;
+GRANT CONNECT ON DATABASE :"database" TO :"reader";
+
+\connect :"database"
+REVOKE ALL ON SCHEMA public FROM PUBLIC;
+-- the processor creates one schema per contract domain and govsync_state; readers see them all
+ALTER DEFAULT PRIVILEGES FOR ROLE :"writer" GRANT USAGE ON SCHEMAS TO :"reader";
+ALTER DEFAULT PRIVILEGES FOR ROLE :"writer" GRANT SELECT ON TABLES TO :"reader";
+SQL
+done
+
+psql -X -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname postgres <<'SQL'
+\set registry_password `cat /run/secrets/pg-registry`
+CREATE ROLE govsync_registry LOGIN PASSWORD :'registry_password';
+CREATE DATABASE registry OWNER govsync_registry;
+REVOKE ALL ON DATABASE registry FROM PUBLIC;
+SQL

@@ -1,0 +1,87 @@
+#!/bin/bash
+# Creates every secret the compose deployment mounts, in this directory (or in $1):
+#
+#   passwords      postgres-{sources,replicas}-superuser, pg-owner-<source>,
+#                  pg-connector-<source>, pg-replica-<agency>, pg-registry, grafana-admin,
+#                  kafka-<principal> (SCRAM, one per Kafka principal)
+#   TLS (secure)   ca.crt/ca.key (a private CA), kafka-{1,2,3}.p12 and kafka-admin.p12
+#                  (PKCS#12, each with a .password file), postgres-{sources,replicas}.{crt,key}
+#
+# The agencies come from ../kafka/acls.txt (rendered by deploy/render.py): one connector per
+# govsync-connector-<source> principal, one replica per govsync-processor-<agency>.
+# Existing files are kept, so running it again only adds what is missing; delete a file to
+# rotate it. The directory is made private to its owner; the files in it stay readable
+# because the containers read them as other users. Needs bash and openssl.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+out=${1:-$here}
+acls=${ACLS_FILE:-$here/../kafka/acls.txt}
+days=825
+mkdir -p "$out"
+chmod 700 "$out"
+cd "$out"
+
+principals=$(grep -v '^#' "$acls" | cut -d' ' -f1 | sort -u)
+sources=$(sed -n 's/^govsync-connector-//p' <<< "$principals")
+agencies=$(sed -n 's/^govsync-processor-//p' <<< "$principals")
+
+password() {  # password FILE: 48 hex digits, safe in every config syntax that embeds it
+    [[ -e "$1" ]] || { openssl rand -hex 24 > "$1"; chmod 644 "$1"; }
+}
+
+password postgres-sources-superuser
+password postgres-replicas-superuser
+password pg-registry
+password grafana-admin
+for source in $sources; do
+    password "pg-owner-$source"
+    password "pg-connector-$source"
+done
+for agency in $agencies; do
+    password "pg-replica-$agency"
+done
+for principal in $principals; do
+    password "kafka-$principal"
+done
+
+if [[ ! -e ca.crt ]]; then
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days "$days" \
+        -subj "/CN=govsync compose CA" -keyout ca.key -out ca.crt \
+        -addext "basicConstraints=critical,CA:TRUE" \
+        -addext "keyUsage=critical,keyCertSign,cRLSign" 2> /dev/null
+    chmod 600 ca.key
+    chmod 644 ca.crt
+fi
+
+certificate() {  # certificate NAME USAGE: NAME.crt and NAME.key signed by the CA, for host NAME
+    local name=$1 usage=$2
+    [[ -e "$name.crt" ]] && return
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$name" \
+        -keyout "$name.key" -out "$name.csr" 2> /dev/null
+    openssl x509 -req -in "$name.csr" -CA ca.crt -CAkey ca.key -CAcreateserial -days "$days" \
+        -out "$name.crt" -extfile <(printf '%s\n' \
+            "subjectAltName=DNS:$name" \
+            "keyUsage=critical,digitalSignature" \
+            "extendedKeyUsage=$usage") 2> /dev/null
+    rm -f "$name.csr"
+    chmod 644 "$name.crt" "$name.key"
+}
+
+keystore() {  # keystore NAME USAGE: NAME.p12 holding NAME's key and chain, NAME.p12.password
+    local name=$1
+    [[ -e "$name.p12" ]] && return
+    certificate "$name" "$2"
+    password "$name.p12.password"
+    openssl pkcs12 -export -name "$name" -inkey "$name.key" -in "$name.crt" -certfile ca.crt \
+        -passout "file:$name.p12.password" -out "$name.p12"
+    chmod 644 "$name.p12"
+    rm -f "$name.key" "$name.crt"
+}
+
+for broker in kafka-1 kafka-2 kafka-3; do
+    keystore "$broker" serverAuth,clientAuth
+done
+keystore kafka-admin clientAuth
+certificate postgres-sources serverAuth
+certificate postgres-replicas serverAuth
+echo "secrets in $out"

@@ -1,0 +1,54 @@
+"""Settings read from GOVSYNC_* variables, and the Kafka client configuration built from them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sync.config import ConnectorSettings, ProcessorSettings
+
+BASE = {"GOVSYNC_BOOTSTRAP": "k1:9093,k2:9093", "GOVSYNC_REGISTRY_URL": "http://r:8081"}
+
+
+def test_plaintext_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in {**BASE, "GOVSYNC_SOURCE": "land", "GOVSYNC_SOURCE_DSN": "x"}.items():
+        monkeypatch.setenv(name, value)
+    settings = ConnectorSettings()  # type: ignore[call-arg]
+    assert settings.client_config() == {
+        "bootstrap.servers": "k1:9093,k2:9093",
+        "security.protocol": "PLAINTEXT",
+    }
+    assert settings.slot_name == "govsync_land" and settings.metrics_host == "127.0.0.1"
+
+
+def test_sasl_ssl_reads_the_password_from_its_file(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    secret = tmp_path / "password"
+    secret.write_text("s3cret\n")
+    env = {
+        **BASE,
+        "GOVSYNC_AGENCY": "gdt",
+        "GOVSYNC_REPLICA_DSN": "x",
+        "GOVSYNC_TOPICS": '["population.citizen"]',
+        "GOVSYNC_SECURITY_PROTOCOL": "SASL_SSL",
+        "GOVSYNC_SASL_USERNAME": "gdt",
+        "GOVSYNC_SASL_PASSWORD_FILE": str(secret),
+        "GOVSYNC_SSL_CA_LOCATION": "/etc/ca.pem",
+        "GOVSYNC_WEB_HOST": "0.0.0.0",
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    settings = ProcessorSettings()  # type: ignore[call-arg]
+    assert settings.client_config() == {
+        "bootstrap.servers": "k1:9093,k2:9093",
+        "security.protocol": "SASL_SSL",
+        "sasl.mechanism": "SCRAM-SHA-512",
+        "sasl.username": "gdt",
+        "sasl.password": "s3cret",
+        "ssl.ca.location": "/etc/ca.pem",
+    }
+    assert settings.topics == ("population.citizen",)
+    assert settings.group_id == "govsync-replica-gdt"
+    assert "s3cret" not in repr(settings)
