@@ -10,6 +10,7 @@ import click
 import psycopg
 from rich.progress import Progress
 
+from sync.cli.options import data_dir_option
 from sync.stack.description import StackDescription
 from sync.types import TableRef
 
@@ -17,13 +18,7 @@ from sync.types import TableRef
 @click.command()
 @click.argument("table")
 @click.option("--source", required=True, help="Source agency whose database holds TABLE.")
-@click.option(
-    "--data-dir",
-    type=click.Path(path_type=Path),
-    default=Path("."),
-    show_default=True,
-    help="Directory holding stack.json (or the file itself).",
-)
+@data_dir_option
 @click.option("--slot", default="", help="The connector's slot; govsync_<source> if empty.")
 @click.option(
     "--wait/--no-wait",

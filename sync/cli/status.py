@@ -11,18 +11,13 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from sync.cli.options import data_dir_option
 from sync.stack.description import StackDescription
 from sync.stack.status import ProcessHealth, stack_health
 
 
 @click.command()
-@click.option(
-    "--data-dir",
-    type=click.Path(path_type=Path),
-    default=Path("."),
-    show_default=True,
-    help="Directory holding stack.json (or the file itself).",
-)
+@data_dir_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 def status(data_dir: Path, as_json: bool) -> None:
     """Health of the running stack. Exits 1 when a process is down, its metrics cannot be

@@ -10,19 +10,14 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from sync.cli.options import data_dir_option
 from sync.stack.description import StackDescription
 from sync.stack.verification import ReplicaReport, verify_stack
 
 
 @click.command()
 @click.argument("agency", required=False)
-@click.option(
-    "--data-dir",
-    type=click.Path(path_type=Path),
-    default=Path("."),
-    show_default=True,
-    help="Directory holding stack.json (or the file itself).",
-)
+@data_dir_option
 @click.option("--chunk-rows", default=10_000, show_default=True, help="Rows per compared chunk.")
 @click.option("--show-keys", is_flag=True, help="List the keys that differ (personal data!).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")

@@ -47,7 +47,7 @@ def check(
     ``history`` is (version, schema), newest first. Non-transitive levels look at the newest
     version only; the transitive ones at every version.
     """
-    return compatibility.check(compatibility.Level(level.value), candidate, history)
+    return compatibility.check(level, candidate, history)
 
 
 def is_avro(schema_type: str) -> bool:

@@ -13,43 +13,23 @@ from dataclasses import dataclass, field
 from enum import Enum, StrEnum
 from typing import Any
 
+from sync.contracts.compatibility import Level
 from sync.errors import RegistryError
 
 AVRO = "AVRO"
 LATEST = -1  # "latest" in a version path parameter, as Confluent spells it
 
 
-class Compatibility(StrEnum):
-    """A subject's evolution rule. BACKWARD: the new schema reads data written with the old."""
+# the registry's name for a subject's evolution rule; the rules live with the contracts
+Compatibility = Level
 
-    NONE = "NONE"
-    BACKWARD = "BACKWARD"
-    BACKWARD_TRANSITIVE = "BACKWARD_TRANSITIVE"
-    FORWARD = "FORWARD"
-    FORWARD_TRANSITIVE = "FORWARD_TRANSITIVE"
-    FULL = "FULL"
-    FULL_TRANSITIVE = "FULL_TRANSITIVE"
 
-    @property
-    def transitive(self) -> bool:
-        return self.value.endswith("_TRANSITIVE")
-
-    @property
-    def backward(self) -> bool:
-        """The new schema, as reader, must read what earlier versions wrote."""
-        return self.value.startswith(("BACKWARD", "FULL"))
-
-    @property
-    def forward(self) -> bool:
-        """Earlier versions, as readers, must read what the new schema writes."""
-        return self.value.startswith(("FORWARD", "FULL"))
-
-    @classmethod
-    def parse(cls, text: object) -> Compatibility:
-        try:
-            return cls(str(text).upper())
-        except ValueError:
-            raise RegistryError(422, 42203, "Invalid compatibility level") from None
+def parse_compatibility(text: object) -> Compatibility:
+    """A compatibility level from a request body, or Confluent's 42203 error."""
+    try:
+        return Compatibility(str(text).upper())
+    except ValueError:
+        raise RegistryError(422, 42203, "Invalid compatibility level") from None
 
 
 class Mode(StrEnum):

@@ -18,12 +18,12 @@ from sync.registry.admin import Admin
 from sync.registry.metrics import RegistryMetrics
 from sync.registry.model import (
     AVRO,
-    Compatibility,
     Lookup,
     Mode,
     SchemaInput,
     SubjectVersion,
     invalid_subject,
+    parse_compatibility,
     parse_version,
     schema_not_found,
 )
@@ -241,7 +241,7 @@ class Routes:
     async def put_config(self, request: web.Request) -> web.Response:
         body = await read_json(request)
         raw = body.get("compatibility") if isinstance(body, dict) else None
-        level = Compatibility.parse(raw)
+        level = parse_compatibility(raw)
         await self.admin.set_compatibility(request.match_info.get("subject"), level)
         return reply({"compatibility": level.value})
 

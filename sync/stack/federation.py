@@ -22,7 +22,7 @@ from sync.contracts import Contract, load_contracts
 from sync.kafka import ensure_topics
 from sync.stack.broker import EmbeddedBroker
 from sync.stack.demo import load_demo, sources
-from sync.stack.description import DatabaseEntry, ProcessEntry, StackDescription
+from sync.stack.description import DatabaseEntry, StackDescription
 from sync.stack.ports import free_port, port_open
 from sync.stack.postgres import EmbeddedPostgres
 from sync.stack.specs import KafkaEndpoints, connector_spec, processor_spec, registry_spec
@@ -107,7 +107,6 @@ class EmbeddedFederation:
         assert self.description is not None
         return self.description
 
-
     def source_dsn(self, agency: str) -> str:
         return self.postgres.dsn(agency)
 
@@ -187,17 +186,7 @@ class EmbeddedFederation:
             ),
             DatabaseEntry("govsync", "registry", self.postgres.dsn(REGISTRY_DB), REGISTRY_DB),
         ]
-        processes = [
-            ProcessEntry(
-                m.spec.name,
-                m.spec.role,
-                m.pid,
-                m.spec.metrics_url,
-                str(m.spec.log_path),
-                m.restarts,
-            )
-            for m in self.supervisor.processes.values()
-        ]
+        processes = self.supervisor.entries()
         self.description = StackDescription(
             data_dir=str(self.options.data_dir),
             bootstrap=self.broker.bootstrap,

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sync.errors import StackError
+from sync.stack.description import ProcessEntry
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +110,20 @@ class Supervisor:
         managed.next_restart_at = None
         managed.backoff = min(managed.backoff * 2, self.MAX_BACKOFF)
         self._on_change()
+
+    def entries(self) -> list[ProcessEntry]:
+        """The supervised processes as ``stack.json`` describes them."""
+        return [
+            ProcessEntry(
+                m.spec.name,
+                m.spec.role,
+                m.pid,
+                m.spec.metrics_url,
+                str(m.spec.log_path),
+                m.restarts,
+            )
+            for m in self.processes.values()
+        ]
 
     def stop(self, name: str) -> None:
         managed = self.processes.pop(name, None)
