@@ -28,6 +28,8 @@ from sync.processor.subscription import RawMessage, Subscription
 
 log = logging.getLogger(__name__)
 
+LAG_INTERVAL = 5.0  # seconds between lag updates when no batch arrives
+
 
 def faust_broker_url(bootstrap: str) -> str:
     return ";".join(f"kafka://{server.strip()}" for server in bootstrap.split(","))
@@ -78,6 +80,8 @@ def create_app(
         acks=False,
     )
 
+    positions: dict[Any, int] = {}  # next offset to read per partition, as committed
+
     @app.agent(topics, name=f"apply-{settings.agency}")
     async def apply_changes(stream: faust.StreamT[Any]) -> None:
         batches = stream.take_events(  # type: ignore[attr-defined]  # missing from StreamT
@@ -91,8 +95,13 @@ def create_app(
                 subscription.stop(stopped)
                 await _park_until_stopped(app)
                 return
-            committed = await _commit_applied(app, messages)
-            _observe_lag(app, metrics, settings.agency, committed)
+            positions.update(await _commit_applied(app, messages))
+            _observe_lag(app, metrics, settings.agency, positions)
+
+    @app.timer(LAG_INTERVAL)  # type: ignore[untyped-decorator]
+    async def refresh_lag() -> None:
+        """Keep the lag current while no batch arrives (a stuck or stopped subscription)."""
+        _observe_lag(app, metrics, settings.agency, positions)
 
     @app.page("/metrics")
     async def metrics_page(web: Any, request: Any) -> Any:
@@ -144,7 +153,7 @@ def _observe_lag(
     app: faust.App, metrics: ProcessorMetrics, agency: str, committed: dict[Any, int]
 ) -> None:
     """Lag per partition from the high watermark the last fetch carried."""
-    for tp, next_offset in committed.items():
+    for tp, next_offset in list(committed.items()):
         highwater = app.consumer.highwater(tp)
         if highwater is not None:
             lag = max(0, highwater - next_offset)
