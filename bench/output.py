@@ -1,0 +1,31 @@
+"""Where a run's report goes: ``bench/results/<UTC timestamp>.md`` with the plot and the raw
+results beside it, and a copy of the report as ``latest.md``."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from bench.plot import write_plot
+from bench.report import render
+
+RESULTS_DIR = Path(__file__).parent / "results"
+
+
+def write_results(
+    results: Mapping[str, Any], started: datetime, directory: Path = RESULTS_DIR
+) -> Path:
+    """Write the report, its plot and the results as JSON; returns the report's path."""
+    directory.mkdir(parents=True, exist_ok=True)
+    stem = started.strftime("%Y%m%dT%H%M%SZ")
+    plot = directory / f"{stem}.png"
+    write_plot(results, plot)
+    (directory / f"{stem}.json").write_text(json.dumps(results, indent=1, default=str) + "\n")
+    report = directory / f"{stem}.md"
+    report.write_text(render(results, plot.name))
+    shutil.copyfile(report, directory / "latest.md")
+    return report

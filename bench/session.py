@@ -1,0 +1,135 @@
+"""One benchmark session: the embedded stack, the pipeline processes started on it, and the
+sampler watching them. Leaving the session (normally, on error or on Ctrl-C) stops every
+process it started: pipeline processes first, then the registry, the broker and PostgreSQL."""
+
+from __future__ import annotations
+
+import logging
+import os
+import uuid
+from pathlib import Path
+from types import TracebackType
+
+from bench.sampler import Sampler
+from sync.contracts import Contract, load_contracts
+from sync.errors import StackError
+from sync.stack.providers import EmbeddedProvider
+from sync.stack.specs import KafkaEndpoints, connector_spec, processor_spec
+from sync.stack.supervisor import Managed, ProcessSpec, Supervisor
+
+log = logging.getLogger(__name__)
+
+TOPIC = "population.citizen"
+SOURCE = "population"
+PARTITIONS = 3
+INFRASTRUCTURE = {"postgres": True, "broker": False, "registry": False}  # role -> as a tree
+
+
+class BenchError(RuntimeError):
+    """A measurement could not be taken (a process died, a run did not converge)."""
+
+
+class Session:
+    """Use as a context manager."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.logs = data_dir / "logs"
+        self.run_id = uuid.uuid4().hex[:6]
+        self.contract: Contract = load_contracts()[TOPIC]
+        self.supervisor = Supervisor()
+        self.sampler = Sampler()
+        self.provider: EmbeddedProvider | None = None
+
+    def __enter__(self) -> Session:
+        try:
+            self.provider = EmbeddedProvider(self.data_dir / "stack")
+            for name, tree in INFRASTRUCTURE.items():
+                managed = self.provider.federation.supervisor.processes[name]
+                self.sampler.watch(name, managed.pid, tree=tree)
+            self.sampler.watch("bench", os.getpid())  # its polls and probes cost CPU too
+            self.sampler.start()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        try:
+            self.supervisor.stop_all(drain_timeout=0)
+        finally:
+            self.sampler.stop()
+            if self.provider is not None:
+                self.provider.close()
+                self.provider = None
+
+    @property
+    def stack(self) -> EmbeddedProvider:
+        if self.provider is None:
+            raise BenchError("the stack is not running")
+        return self.provider
+
+    def database(self, name: str) -> str:
+        """A new empty database; returns its DSN."""
+        return self.stack.create_database(f"bench_{name}")
+
+    def postgres_dsn(self) -> str:
+        return self.stack.federation.postgres.dsn()
+
+    def kafka(self, phase: str) -> KafkaEndpoints:
+        """Endpoints with a topic prefix no other phase or run uses."""
+        prefix = f"bench{self.run_id}.{phase}."
+        return KafkaEndpoints(self.stack.bootstrap, self.stack.registry_url, PARTITIONS, prefix)
+
+    def topic(self, phase: str) -> str:
+        return self.kafka(phase).topic_prefix + TOPIC
+
+    def start_connector(self, phase: str, source_dsn: str) -> Managed:
+        spec = connector_spec(
+            self.kafka(phase),
+            SOURCE,
+            source_dsn,
+            self.logs,
+            name=f"connector-{phase}",
+            slot=f"bench_{phase}",
+            tables=[self.contract.entity],
+        )
+        return self._start(spec, "connector")
+
+    def start_processor(self, phase: str, agency: str, replica_dsn: str) -> Managed:
+        name = f"processor-{phase}-{agency}"
+        spec = processor_spec(
+            self.kafka(phase), agency, replica_dsn, [TOPIC], self.logs, self.logs / name, name=name
+        )
+        return self._start(spec, "processor")
+
+    def _start(self, spec: ProcessSpec, role: str) -> Managed:
+        try:
+            managed = self.supervisor.start(spec)
+        except StackError as exc:
+            raise BenchError(str(exc)) from exc
+        self.sampler.watch(role, managed.pid)
+        return managed
+
+    def stop(self, *processes: Managed) -> None:
+        for managed in processes:
+            self.supervisor.stop(managed.spec.name)
+
+    def check_alive(self) -> None:
+        """Fail the measurement if a pipeline process exited: a benchmark reports crashes,
+        it does not hide them behind restarts."""
+        for managed in self.supervisor.processes.values():
+            code = managed.popen.poll()
+            if code is not None:
+                raise BenchError(
+                    f"{managed.spec.name} exited with code {code} during the measurement; "
+                    f"see {managed.spec.log_path}"
+                )

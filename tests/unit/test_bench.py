@@ -1,0 +1,254 @@
+"""The benchmark's pure parts: percentiles from histogram buckets, the verdicts on the
+project's targets, and the report rendered from a results dict. No servers."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+
+from bench.histogram import (
+    buckets_of,
+    difference,
+    fraction_at_most,
+    percentiles,
+    quantile,
+    total,
+)
+from bench.probe import exact_percentiles
+from bench.report import render
+from bench.targets import assess, cores_used, serial_estimate, slower_side
+
+INF = math.inf
+NAME = "govsync_processor_end_to_end_latency_seconds"
+
+
+def scraped(agency: str, counts: dict[float, float]) -> dict[str, list[Any]]:
+    """A scrape as ``sync.stack.status.scrape`` returns it: cumulative buckets by ``le``."""
+    return {
+        f"{NAME}_bucket": [
+            ({"agency": agency, "le": "+Inf" if math.isinf(b) else str(b)}, c)
+            for b, c in counts.items()
+        ]
+    }
+
+
+def test_buckets_are_read_sorted_and_filtered_by_label() -> None:
+    samples = scraped("vss", {INF: 10, 0.1: 4, 0.5: 9})
+    other = scraped("other", {0.1: 100, 0.5: 100, INF: 100})
+    samples[f"{NAME}_bucket"] += other[f"{NAME}_bucket"]
+    assert buckets_of(samples, NAME, agency="vss") == [(0.1, 4), (0.5, 9), (INF, 10)]
+    assert buckets_of(samples, NAME) == [(0.1, 104), (0.5, 109), (INF, 110)]
+    assert buckets_of({}, NAME) == []
+
+
+def test_difference_keeps_only_what_was_observed_in_between() -> None:
+    before = [(0.1, 5.0), (0.5, 10.0), (INF, 12.0)]
+    after = [(0.1, 15.0), (0.5, 110.0), (INF, 112.0)]
+    assert difference(before, after) == [(0.1, 10.0), (0.5, 100.0), (INF, 100.0)]
+    assert difference([], after) == after  # a series first seen after the load
+
+
+def test_quantile_interpolates_inside_the_bucket_like_promql() -> None:
+    # 100 observations: 10 up to 0.1 s, 80 in (0.1, 0.5], 10 in (0.5, 1]
+    buckets = [(0.1, 10.0), (0.5, 90.0), (1.0, 100.0), (INF, 100.0)]
+    assert quantile(0.05, buckets) == pytest.approx(0.05)  # half of the first bucket
+    assert quantile(0.5, buckets) == pytest.approx(0.1 + 0.4 * 40 / 80)
+    assert quantile(0.95, buckets) == pytest.approx(0.75)
+    assert quantile(1.0, buckets) == pytest.approx(1.0)
+    assert percentiles(buckets) == pytest.approx({"p50": 0.3, "p95": 0.75, "p99": 0.95})
+
+
+def test_quantile_in_the_inf_bucket_answers_the_highest_finite_bound() -> None:
+    buckets = [(0.1, 1.0), (0.5, 2.0), (INF, 10.0)]
+    assert quantile(0.99, buckets) == 0.5
+
+
+def test_quantile_skips_empty_buckets_and_needs_observations() -> None:
+    buckets = [(0.1, 0.0), (0.25, 0.0), (0.5, 4.0), (INF, 4.0)]
+    assert quantile(0.5, buckets) == pytest.approx(0.375)
+    assert quantile(0.5, [(0.1, 0.0), (INF, 0.0)]) is None
+    assert percentiles([]) == {}
+    with pytest.raises(ValueError):
+        quantile(1.5, buckets)
+
+
+def test_fraction_at_most_a_bound_is_exact() -> None:
+    buckets = [(0.25, 50.0), (0.5, 99.0), (1.0, 100.0), (INF, 100.0)]
+    assert fraction_at_most(0.5, buckets) == 0.99
+    assert total(buckets) == 100.0
+    assert fraction_at_most(0.5, [(0.5, 0.0), (INF, 0.0)]) is None
+    with pytest.raises(ValueError):
+        fraction_at_most(0.3, buckets)
+
+
+def test_exact_percentiles_by_rank() -> None:
+    values = [i / 100 for i in range(101)]  # 0.00 .. 1.00
+    assert exact_percentiles(values) == {"p50": 0.5, "p95": 0.95, "p99": 0.99}
+    assert exact_percentiles([]) == {}
+
+
+def test_serial_estimate_combines_rates_of_one_thread() -> None:
+    ceilings = {"a": {"rate": 10_000.0}, "b": {"rate": 10_000.0}, "c": {"rate": None}}
+    assert serial_estimate(ceilings, ("a", "b")) == pytest.approx(5_000.0)
+    assert serial_estimate(ceilings, ("a", "c")) is None
+
+
+def test_cores_used_over_the_measured_window() -> None:
+    run = {"seconds": 20.0, "cpu_window_s": 10.0, "cpu_seconds": {"processor": 9.5}}
+    assert cores_used(run) == {"processor": 0.95}
+    assert cores_used({"seconds": 0, "cpu_seconds": {"processor": 1.0}}) == {}
+
+
+def test_slower_side_from_when_the_connector_finished() -> None:
+    assert slower_side({"seconds": 50.0, "progress_done_s": {"produced": 10.0}}) == "processor"
+    assert slower_side({"seconds": 50.0, "progress_done_s": {"produced": 48.0}}) == "connector"
+    assert slower_side({"seconds": 50.0}) is None
+
+
+CEILING_RATES = {
+    "pgoutput_read": 200_000.0,
+    "pgoutput_decode": 25_000.0,
+    "avro_encode": 30_000.0,
+    "avro_decode": 25_000.0,
+    "produce": 60_000.0,
+    "consume": 400_000.0,
+    "copy": 120_000.0,
+    "merge": 50_000.0,
+}
+CEILING = {"stage": "", "process": "", "items": 1_000, "unit": "rows", "seconds": 0.1}
+MACHINE = {
+    "cores": 2,
+    "cpu": "test CPU",
+    "memory_gib": 8.0,
+    "python": "3.11",
+    "postgresql": "18.0",
+    "broker": "tansu 0.6.0",
+    "load_average": [0.1, 0.1, 0.1],
+    "load_average_end": [2.0, 1.0, 1.0],
+    "packages": {"psycopg": "3.2"},
+}
+
+
+def backlog_run(rate: float, produced_done: float) -> dict[str, Any]:
+    return {
+        "rows": 100_000,
+        "seconds": 100_000 / rate,
+        "rate": rate,
+        "first_row_s": 1.0,
+        "drain_rate": rate * 1.1,
+        "load_seconds": 0.5,
+        "series": {"vss": [[0.0, 0], [1.0, 10], [2.5, 100_000]]},
+        "progress": {"produced": [[0.5, 100], [1.5, 100_000]]},
+        "progress_done_s": {"produced": produced_done},
+        "cpu_window_s": 1.5,
+        "cpu_seconds": {"processor": 1.45, "connector": 0.4, "postgres": 0.2},
+    }
+
+
+def latency_step(fast: bool) -> dict[str, Any]:
+    return {
+        "offered": 1_000,
+        "achieved": 999.0,
+        "rows_per_txn": 10,
+        "rows": 10_000,
+        "seconds": 10.0,
+        "observed": 10_000,
+        "p50": 0.12 if fast else 0.6,
+        "p95": 0.2 if fast else 0.9,
+        "p99": 0.3 if fast else 0.99,
+        "at_most_500ms": 0.999 if fast else 0.4,
+        "to_broker": {"p50": 0.08, "p95": 0.1, "p99": 0.15},
+        "cpu_seconds": {"processor": 2.0},
+    }
+
+
+def results(fast: bool) -> dict[str, Any]:
+    """A complete results dict, as ``bench.run`` produces it."""
+    rate = 40_000.0 if fast else 4_000.0
+    run = backlog_run(rate, 2.4 if fast else 1.5)
+    subscriber = {**run, "aggregate_rate": rate, "per_subscriber_seconds": {"solo": 2.5}}
+    return {
+        "mode": "quick",
+        "started": "2025-01-01 00:00 UTC",
+        "duration_s": 95.0,
+        "sizes": {"backlog": 100_000, "ceiling_rows": 1_000},
+        "machine": dict(MACHINE),
+        "ceilings": {
+            name: {**CEILING, "stage": f"{name} stage", "rate": value}
+            for name, value in CEILING_RATES.items()
+        },
+        "end_to_end": {"snapshot": run, "streaming": dict(run)},
+        "latency": [latency_step(fast)],
+        "subscribers": {"1": subscriber, "2": {**subscriber, "aggregate_rate": 2 * rate}},
+        "baseline": {**CEILING, "stage": "naive", "items": 500, "seconds": 1.0, "rate": 500.0},
+        "memory": {"processor": {"rss": 200 * 2**20, "pss": 150 * 2**20}},
+    }
+
+
+def test_targets_met_when_fast_enough() -> None:
+    verdicts = assess(results(fast=True))
+    assert [v["met"] for v in verdicts] == [True] * 5
+    assert all(v["limit"] == "" for v in verdicts)
+
+
+def test_missed_targets_name_the_limiting_process_and_stage() -> None:
+    verdicts = assess(results(fast=False))
+    assert [v["met"] for v in verdicts] == [False] * 5
+    rate_limit = verdicts[0]["limit"]
+    assert rate_limit.startswith("processor (connector done at 1.5 s, replica at 25.0 s)")
+    assert "CPU-bound at 0.97 cores" in rate_limit  # 1.45 CPU seconds in a 1.5 s drain
+    # 4,400/s drained, against 1 / (1/400k + 1/25k + 1/50k) for consume, decode and merge
+    assert "4,400/s against 16,000/s for its measured stages in series" in rate_limit
+    assert rate_limit.endswith("most of its time goes outside them")
+    assert "processor side" in verdicts[-1]["limit"]  # 80 ms to the broker of a 600 ms p50
+
+
+def test_a_cpu_bound_process_near_its_stages_names_the_slowest() -> None:
+    data = results(fast=False)
+    data["end_to_end"]["snapshot"]["drain_rate"] = 12_000.0
+    limit = assess(data)[0]["limit"]
+    assert limit.endswith("(slowest: avro_decode stage, 25,000/s)")
+
+
+def test_a_machine_busy_with_other_work_is_named() -> None:
+    data = results(fast=False)
+    run = data["end_to_end"]["snapshot"]
+    run["cpu_seconds"] = {"processor": 0.9, "connector": 0.3, "machine": 2.9}
+    limit = assess(data)[0]["limit"]
+    assert "machine CPU saturated: 1.93 of 2 cores busy (ours: processor 0.60, connector" in limit
+    run["cpu_seconds"] = {"processor": 0.9, "connector": 0.3, "machine": 1.5}
+    assert "no core saturated (processor 0.60, connector 0.20)" in assess(data)[0]["limit"]
+
+
+def test_report_renders_every_section_from_the_results() -> None:
+    text = render(results(fast=False), "plot.png")
+    for heading in (
+        "## Targets",
+        "## Machine",
+        "## Raw ceilings, each stage alone",
+        "## End to end: a backlog of changes",
+        "## End-to-end latency at fixed offered loads",
+        "## Naive baseline",
+        "## Subscribers: 1 and 2",
+        "## Peak memory per process",
+        "## Not yet measured",
+    ):
+        assert heading in text
+    assert "| ≥ 20,000 changes/s end to end (snapshot) | 4,000 changes/s | **missed** |" in text
+    assert "Lowest raw ceiling: pgoutput_decode stage, 25,000/s." in text
+    assert "| 1,000 | 999 | 10 | 10,000 | 600 ms | 900 ms | 990 ms | 40.00% | 80 ms |" in text
+    assert "![throughput, convergence and latency](plot.png)" in text
+    assert "these figures are noisy" in text  # load average 2.0 at the end
+    assert "| processor | 200 | 150 |" in text
+
+
+def test_report_without_optional_sections() -> None:
+    data = results(fast=True)
+    del data["baseline"], data["subscribers"], data["latency"]
+    text = render(data)
+    assert "Not measured." in text
+    assert "| p99 < 500 ms at 1,000 changes/s | not measured | not measured |" in text
+    assert "## Plot" not in text
+    assert "noisy" in text
