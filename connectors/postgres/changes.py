@@ -21,6 +21,16 @@ from sync.errors import DecodeError
 from sync.types import ChangeEvent, Lsn, Op, Position, TableRef
 
 
+class _Unchanged:
+    """Stands for an out-of-line value an update left unchanged and the WAL did not carry."""
+
+    def __repr__(self) -> str:
+        return "UNCHANGED"
+
+
+UNCHANGED = _Unchanged()
+
+
 @dataclass
 class DecodedBatch:
     events: list[ChangeEvent] = field(default_factory=list)
@@ -140,13 +150,10 @@ class ChangeDecoder:
         pgoutput.row_from_tuple(relation, values)  # checks the column count
         for column, value in zip(relation.columns, values, strict=True):
             if value is pgoutput.UNCHANGED_TOAST:
-                if previous is None or previous.get(column.name) is None:
-                    raise DecodeError(
-                        f"{relation.namespace}.{relation.name}.{column.name}: an unchanged "
-                        "out-of-line (TOAST) value was not sent; set REPLICA IDENTITY FULL on "
-                        "the table so updates carry it"
-                    )
-                row[column.name] = previous[column.name]
+                known = previous is not None and previous.get(column.name) is not None
+                # without REPLICA IDENTITY FULL the value is not in the WAL: the connector
+                # looks it up (see connectors.postgres.toast)
+                row[column.name] = previous[column.name] if known else UNCHANGED  # type: ignore[index]
             elif value is None:
                 row[column.name] = None
             elif isinstance(value, bytes):

@@ -24,6 +24,7 @@ from connectors.postgres.snapshot import (
     estimated_rows,
     window,
 )
+from connectors.postgres.toast import fill_unchanged
 from sync.config import ConnectorSettings
 from sync.contracts import Contract, load_contracts
 from sync.errors import ConfigError, is_retryable
@@ -112,7 +113,8 @@ class Connector:
             snapshots.open_chunk_if_due()
             peeked = reader.peek(self.settings.max_changes)
             batch = decoder.decode(peeked.messages)
-            events = snapshots.window(batch.events)
+            changes = fill_unchanged(snapshots.reader.connection, batch.events, keys)
+            events = snapshots.window(changes)
             if events:
                 publisher.publish(events)
                 self._observe_delivery(batch)

@@ -196,6 +196,11 @@ class ChunkReader:
         self._conn.adapters.register_loader("json", TextLoader)
         self._conn.adapters.register_loader("jsonb", TextLoader)
 
+    @property
+    def connection(self) -> psycopg.Connection[Any]:
+        """The source connection rows are read with (json as text, as pgoutput sends it)."""
+        return self._conn
+
     def close(self) -> None:
         self._conn.close()
 

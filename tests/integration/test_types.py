@@ -100,6 +100,13 @@ def test_each_type_round_trips_through_snapshot_and_stream(
             conn.execute(INSERT, nulls(4))
             conn.execute("UPDATE sample SET t_numeric = -0.001, t_bool = NULL WHERE id = 1")
             conn.execute("UPDATE sample SET t_text = 'mới' WHERE id = 2")
+            # an out-of-line (TOAST) value an update leaves unchanged is not in the WAL
+            conn.execute(
+                "UPDATE sample SET t_text = (SELECT string_agg(md5(g::text), '') "
+                "FROM generate_series(1, 400) g) WHERE id = 3"
+            )
+            conn.execute("UPDATE sample SET t_int4 = 7 WHERE id = 3")
+            conn.execute("UPDATE sample SET t_int4 = 8 WHERE id = 1")
         expected = rows(source, "sample")
         wait_until(
             lambda: rows(replica, "typecheck", "sample") == expected,
@@ -109,3 +116,4 @@ def test_each_type_round_trips_through_snapshot_and_stream(
     finally:
         supervisor.stop_all(drain_timeout=0)
     assert len(expected) == 4
+    assert len(expected[2][1]) == 12_800 and expected[2][5] == 7

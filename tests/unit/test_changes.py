@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from connectors.postgres.changes import ChangeDecoder, DecodedBatch
+from connectors.postgres.changes import UNCHANGED, ChangeDecoder, DecodedBatch
 from connectors.postgres.pgoutput import PG_EPOCH, UNCHANGED_TOAST, ColumnValue
 from sync.errors import DecodeError
 from sync.types import ChangeEvent, Lsn, Op, Position, TableRef
@@ -360,22 +360,17 @@ def test_delete_under_replica_identity_full_keeps_the_before_image() -> None:
 # ---- TOAST -------------------------------------------------------------------------------
 
 
-def test_unchanged_toast_without_previous_image_names_table_and_column() -> None:
-    with pytest.raises(DecodeError) as caught:
-        run(transaction(update(row(notes=UNCHANGED_TOAST))))
-    message = str(caught.value)
-    assert "public.citizen.notes" in message
-    assert "REPLICA IDENTITY FULL" in message
+def test_unchanged_toast_without_previous_image_is_marked_for_lookup() -> None:
+    event = only(run(transaction(update(row(notes=UNCHANGED_TOAST)))))
+    assert event.after is not None and event.after["notes"] is UNCHANGED
+    assert event.after["full_name"] == "Nguyễn Văn An"
 
 
-def test_unchanged_toast_with_key_only_old_tuple_is_a_decode_error() -> None:
-    with pytest.raises(DecodeError, match=r"public\.citizen\.notes"):
-        run(transaction(update(row("2", notes=UNCHANGED_TOAST), old=key_only("1"))))
-
-
-def test_unchanged_toast_in_an_insert_is_a_decode_error() -> None:
-    with pytest.raises(DecodeError, match="REPLICA IDENTITY FULL"):
-        run(transaction(insert(*row(notes=UNCHANGED_TOAST))))
+def test_unchanged_toast_with_key_only_old_tuple_is_marked_for_lookup() -> None:
+    batch = run(transaction(update(row("2", notes=UNCHANGED_TOAST), old=key_only("1"))))
+    created = batch.events[-1]
+    assert created.op is Op.CREATE and created.after is not None
+    assert created.after["notes"] is UNCHANGED
 
 
 def test_unchanged_toast_is_filled_from_a_full_old_tuple() -> None:
