@@ -118,7 +118,7 @@ class EventCodec:
             return fastavro.schemaless_reader(io.BytesIO(body), writer, reader)
         except _UNDECODABLE as exc:
             raise DecodeError(
-                f"Avro {part} does not decode with schema id {schema_id}: {exc!r}"
+                f"Avro {part} does not decode with schema id {schema_id}: {_brief(exc)}"
             ) from exc
 
     def _writer(self, schema_id: int, lookup: SchemaLookup) -> Any:
@@ -184,3 +184,11 @@ class EventCodec:
             event_id=ChangeEvent.make_event_id(source["name"], position),
             source=source["name"],
         )
+
+
+def _brief(exc: BaseException) -> str:
+    """What went wrong in a line: fastavro's resolution errors quote both whole schemas."""
+    if isinstance(exc, SchemaResolutionError):
+        return "the writer's schema does not resolve against the contract's"
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {text[:160]}" if text else type(exc).__name__
