@@ -136,7 +136,8 @@ def test_faults_at_random_moments_lose_nothing(
     assert verify.returncode == 0, verify.stdout + verify.stderr
     restarts = {name: m.restarts for name, m in pipeline.supervisor.processes.items()}
     print(
-        f"\nseed {seed}; faults injected: {len(faults)} ({', '.join(faults)}); process restarts {restarts}"
+        f"\nseed {seed}; faults injected: {len(faults)} ({', '.join(faults)}); "
+        f"process restarts {restarts}"
     )
     print(
         f"source transactions committed: {workload.committed} "
