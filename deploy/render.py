@@ -381,12 +381,7 @@ def connector_deployments(federation: Federation) -> list[dict[str, Any]]:
                 *env,
             ],
             "ports": [{"name": "metrics", "containerPort": CONNECTOR_METRICS_PORT}],
-            "readinessProbe": {"tcpSocket": {"port": "metrics"}, "periodSeconds": 10},
-            "livenessProbe": {
-                "tcpSocket": {"port": "metrics"},
-                "periodSeconds": 20,
-                "failureThreshold": 6,
-            },
+            **_metrics_probes(),
             "resources": {
                 "requests": {"cpu": "250m", "memory": "256Mi"},
                 "limits": {"memory": "1Gi"},
@@ -406,6 +401,18 @@ def connector_deployments(federation: Federation) -> list[dict[str, Any]]:
             )
         )
     return documents
+
+
+def _metrics_probes() -> dict[str, Any]:
+    """Ready and alive while /metrics accepts connections."""
+    return {
+        "readinessProbe": {"tcpSocket": {"port": "metrics"}, "periodSeconds": 10},
+        "livenessProbe": {
+            "tcpSocket": {"port": "metrics"},
+            "periodSeconds": 20,
+            "failureThreshold": 6,
+        },
+    }
 
 
 def processor_deployments(federation: Federation) -> list[dict[str, Any]]:
@@ -430,12 +437,7 @@ def processor_deployments(federation: Federation) -> list[dict[str, Any]]:
                 *env,
             ],
             "ports": [{"name": "metrics", "containerPort": PROCESSOR_WEB_PORT}],
-            "readinessProbe": {"tcpSocket": {"port": "metrics"}, "periodSeconds": 10},
-            "livenessProbe": {
-                "tcpSocket": {"port": "metrics"},
-                "periodSeconds": 20,
-                "failureThreshold": 6,
-            },
+            **_metrics_probes(),
             "resources": {
                 "requests": {"cpu": "250m", "memory": "384Mi"},
                 "limits": {"memory": "1Gi"},
