@@ -1,0 +1,166 @@
+"""The federation manifest as typed, frozen models: agencies, the sources they publish, and
+the subscriptions that say who receives which part of which topic, why, and on what legal
+basis. These models check one entry at a time; :mod:`sync.policy.checks` checks entries
+against each other and against the contracts."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import cached_property
+from typing import Annotated, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictStr,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+
+from sync.errors import ConfigError
+from sync.policy.filters import Expr, FilterError, parse_filter
+from sync.policy.identifiers import check_identifier
+from sync.policy.transforms import Hash, Transform
+
+
+class ManifestError(ConfigError):
+    """The manifest is wrong: ``file``, the ``path`` inside it (``subscriptions[3].fields[2]``)
+    and the ``reason``. ``problems`` holds every (path, reason) found, the first one first."""
+
+    def __init__(
+        self,
+        file: str,
+        path: str,
+        reason: str,
+        problems: tuple[tuple[str, str], ...] = (),
+    ) -> None:
+        problems = problems or ((path, reason),)
+        super().__init__(
+            f"{file}: {path}: {reason}", file=file, path=path, reason=reason, problems=problems
+        )
+        self.file = file
+        self.path = path
+        self.reason = reason
+        self.problems = problems
+
+
+Identifier = Annotated[StrictStr, AfterValidator(check_identifier)]
+Text = Annotated[StrictStr, StringConstraints(strip_whitespace=True, min_length=1)]
+ProvinceCode = Annotated[StrictStr, StringConstraints(pattern=r"^[0-9]{2}$")]
+
+
+def _check_topic(topic: str) -> str:
+    domain, dot, entity = topic.partition(".")
+    if not dot:
+        raise ValueError(f"a topic is <source>.<entity>, not {topic!r}")
+    check_identifier(domain)
+    check_identifier(entity)
+    return topic
+
+
+Topic = Annotated[StrictStr, AfterValidator(_check_topic)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Agency(_Model):
+    """A government agency taking part: a source, a subscriber or both."""
+
+    code: Identifier
+    name: Text
+    level: Literal["central", "provincial"]
+    province_code: ProvinceCode | None = None
+
+    @model_validator(mode="after")
+    def _province_matches_level(self) -> Agency:
+        if self.level == "provincial" and self.province_code is None:
+            raise ValueError("a provincial agency needs its province_code")
+        if self.level == "central" and self.province_code is not None:
+            raise ValueError("a central agency has no province_code")
+        return self
+
+
+class Source(_Model):
+    """A source database of an agency, and the tables it publishes. ``name`` is the source's
+    name on the connector and the first part of its topics (``population.citizen``)."""
+
+    name: Identifier
+    agency: Identifier
+    database: Identifier
+    tables: tuple[Identifier, ...] = Field(min_length=1)
+
+    @property
+    def topics(self) -> tuple[str, ...]:
+        return tuple(f"{self.name}.{table}" for table in self.tables)
+
+
+class Subscription(_Model):
+    """What one agency receives of one topic: the allowed fields, the rows (a row filter), the
+    transforms applied to allowed fields, and why (purpose and legal basis, both required)."""
+
+    agency: Identifier
+    topic: Topic
+    purpose: Text
+    legal_basis: Text
+    fields: tuple[Identifier, ...] = Field(min_length=1)
+    row_filter: StrictStr | None = None
+    transforms: Mapping[Identifier, Transform] = Field(default_factory=dict)
+
+    @field_validator("row_filter")
+    @classmethod
+    def _filter_parses(cls, text: str | None) -> str | None:
+        if text is not None:
+            try:
+                parse_filter(text)
+            except FilterError as exc:
+                raise ValueError(str(exc)) from None
+        return text
+
+    @cached_property
+    def filter(self) -> Expr | None:
+        """The row filter's syntax tree, unchecked; :class:`~sync.policy.Projection` binds
+        it to the contract."""
+        return None if self.row_filter is None else parse_filter(self.row_filter)
+
+    @property
+    def hash_keys(self) -> frozenset[str]:
+        return frozenset(t.key for t in self.transforms.values() if isinstance(t, Hash))
+
+
+class Manifest(_Model):
+    """The whole federation: who takes part, who publishes what, who receives what."""
+
+    version: Literal[1]
+    agencies: tuple[Agency, ...] = Field(min_length=1)
+    sources: tuple[Source, ...] = ()
+    subscriptions: tuple[Subscription, ...] = ()
+
+    def agency(self, code: str) -> Agency:
+        for agency in self.agencies:
+            if agency.code == code:
+                return agency
+        raise KeyError(code)
+
+    def subscriptions_of(self, agency: str) -> tuple[Subscription, ...]:
+        return tuple(s for s in self.subscriptions if s.agency == agency)
+
+    def subscription(self, agency: str, topic: str) -> Subscription:
+        for subscription in self.subscriptions:
+            if (subscription.agency, subscription.topic) == (agency, topic):
+                return subscription
+        raise KeyError((agency, topic))
+
+    @property
+    def topics(self) -> tuple[str, ...]:
+        """Every published topic, in manifest order."""
+        return tuple(topic for source in self.sources for topic in source.topics)
+
+    def hash_keys(self, agency: str) -> frozenset[str]:
+        """The hash keys whose secrets ``agency``'s processor needs."""
+        keys: frozenset[str] = frozenset()
+        return keys.union(*(s.hash_keys for s in self.subscriptions_of(agency)))
