@@ -5,6 +5,7 @@ Built once at the edge (the CLI) and passed down; nothing below the CLI reads th
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from pydantic import Field
@@ -77,7 +78,15 @@ class ProcessorSettings(KafkaSettings):
 
     agency: str = Field(description="Subscribing agency code")
     replica_dsn: str = Field(description="libpq connection string of the agency's replica")
-    topics: tuple[str, ...] = Field(description="Contract topics (without prefix) to apply")
+    topics: tuple[str, ...] = Field(
+        default=(), description="Contract topics (without prefix) to apply, when no manifest"
+    )
+    manifest: Path | None = Field(
+        default=None, description="Federation manifest: the agency's subscriptions and policy"
+    )
+    hash_keys_file: Path | None = Field(
+        default=None, description="JSON file: hash key name -> secret (at least 32 bytes)"
+    )
     web_port: int = Field(default=0, description="Port of the worker's web server and /metrics")
     web_host: str = Field(default="127.0.0.1", description="Address the web server listens on")
     data_dir: Path = Field(default=Path("."), description="Worker state directory")
@@ -85,6 +94,13 @@ class ProcessorSettings(KafkaSettings):
     batch_seconds: float = Field(default=0.1, gt=0)
     session_timeout: float = Field(default=6.0, gt=0)
     schemas_dir: Path | None = None
+
+    def hash_keys(self) -> dict[str, bytes]:
+        """The secrets of the manifest's keyed hashes, read from their file (never logged)."""
+        if self.hash_keys_file is None:
+            return {}
+        raw = json.loads(self.hash_keys_file.read_text(encoding="utf-8"))
+        return {str(name): str(secret).encode() for name, secret in raw.items()}
 
     @property
     def group_id(self) -> str:

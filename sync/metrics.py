@@ -106,6 +106,7 @@ class ProcessorMetrics:
     freshness_timestamp: Gauge
     consumer_lag: Gauge
     subscription_state: Gauge
+    events_filtered: Counter
 
     @classmethod
     def create(cls, registry: CollectorRegistry, prefix: str = "govsync") -> ProcessorMetrics:
@@ -115,6 +116,12 @@ class ProcessorMetrics:
                 f"{prefix}_processor_consumer_lag",
                 "Messages on the partition not yet applied by the agency's group",
                 ("agency", "topic", "partition"),
+                registry=registry,
+            ),
+            events_filtered=Counter(
+                f"{prefix}_processor_events_filtered_out_total",
+                "Events the subscription's row filter kept from the agency",
+                labels,
                 registry=registry,
             ),
             subscription_state=Gauge(

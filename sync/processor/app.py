@@ -22,6 +22,7 @@ from sync.config import ProcessorSettings
 from sync.contracts import Contract
 from sync.errors import SubscriptionStopped
 from sync.metrics import ProcessorMetrics
+from sync.policy import Projection
 from sync.processor.deadletter import DeadLetterPublisher, dead_letter_topic
 from sync.processor.schemas import SchemaCache
 from sync.processor.subscription import RawMessage, Subscription
@@ -40,8 +41,10 @@ def create_app(
     contracts: dict[str, Contract],
     registry: CollectorRegistry,
     topic_ids: dict[str, str],
+    projections: dict[str, Projection] | None = None,
 ) -> faust.App:
-    """The worker app: one agent consuming every topic of ``contracts`` (keyed by topic)."""
+    """The worker app: one agent consuming every topic of ``contracts`` (keyed by topic); under
+    a manifest, ``projections`` (by topic) say what the agency may receive of each."""
     app = faust.App(
         settings.group_id,
         broker=faust_broker_url(settings.bootstrap),
@@ -70,6 +73,7 @@ def create_app(
         ),
         metrics=metrics,
         topic_ids=topic_ids,
+        projections=projections,
     )
     topics = app.topic(
         *contracts,

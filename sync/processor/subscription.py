@@ -20,6 +20,7 @@ import psycopg
 from sync.contracts import Contract, EventCodec
 from sync.errors import DecodeError, SubscriptionStopped, is_retryable
 from sync.metrics import ProcessorMetrics
+from sync.policy import Projection
 from sync.processor.deadletter import DeadLetter, DeadLetterPublisher
 from sync.processor.schemas import SchemaCache
 from sync.replica import Applier, Delivery, ReplicaTable
@@ -53,11 +54,19 @@ class Subscription:
         dead_letters: DeadLetterPublisher,
         metrics: ProcessorMetrics,
         topic_ids: Mapping[str, str] | None = None,
+        projections: Mapping[str, Projection] | None = None,
     ) -> None:
         self.agency = agency
         self.replica_dsn = replica_dsn
         self.codecs = {topic: EventCodec(c) for topic, c in contracts.items()}
-        self.tables = {topic: ReplicaTable.for_contract(c) for topic, c in contracts.items()}
+        # under a manifest the replica holds the projection: allowed fields, transformed
+        self.projections = dict(projections or {})
+        self.tables = {
+            topic: ReplicaTable.for_contract(
+                self.projections[topic].contract if topic in self.projections else c
+            )
+            for topic, c in contracts.items()
+        }
         self.group_id = group_id
         self.schemas = schemas
         self.dead_letters = dead_letters
@@ -113,6 +122,15 @@ class Subscription:
             except DecodeError as exc:
                 letters.append(self._letter(m.topic, m.partition, m.offset, "decode_error", exc))
                 continue
+            projection = self.projections.get(m.topic)
+            if projection is not None:
+                projected = projection.project_event(event)
+                if projected is None:
+                    # nothing reaches the replica; the offset is still committed with the batch
+                    self.metrics.events_filtered.labels(self.agency, m.topic).inc()
+                    deliveries.append(Delivery(event, m.topic, m.partition, m.offset, False))
+                    continue
+                event = projected
             deliveries.append(Delivery(event, m.topic, m.partition, m.offset))
         await self._dead_letter(letters)
         return deliveries

@@ -29,6 +29,7 @@ class Delivery:
     topic: str
     partition: int
     offset: int
+    applies: bool = True  # False: filtered out by the subscription, only its offset counts
 
 
 @dataclass
@@ -186,6 +187,8 @@ def _newest_per_key(deliveries: Sequence[Delivery]) -> dict[str, list[ChangeEven
     """Per topic, only the newest change of each key: older ones cannot win anyway."""
     newest: dict[str, dict[tuple[object, ...], ChangeEvent]] = {}
     for d in deliveries:
+        if not d.applies:
+            continue
         per_key = newest.setdefault(d.topic, {})
         key = tuple(d.event.key.values())
         current = per_key.get(key)

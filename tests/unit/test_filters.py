@@ -354,7 +354,9 @@ def test_evaluation_never_raises_and_agrees_with_itself_under_not(
     assert truth in (True, False, None)
     assert evaluate(Not(tree), row) is _negate(truth)
     assert not (matches(tree, row) and matches(Not(tree), row))
-    assert evaluate(IsNull(tree), row) is (truth is None)
+    if not isinstance(tree, Field | Literal):
+        # a condition is null exactly when it is unknown; a bare value's null-ness is its own
+        assert evaluate(IsNull(tree), row) is (truth is None)
 
 
 @given(trees, trees, rows)
