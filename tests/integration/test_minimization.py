@@ -33,12 +33,12 @@ def columns(dsn: str) -> set[str]:
         }
 
 
-def count(dsn: str, where: str = "true") -> int:
+def count(dsn: str, where: str | sql.Composable = "true") -> int:
+    condition = sql.SQL(where) if isinstance(where, str) else where
+    query = sql.SQL("SELECT count(*) FROM population.citizen WHERE {}").format(condition)
     with psycopg.connect(dsn) as conn:
         try:
-            row = conn.execute(
-                sql.SQL("SELECT count(*) FROM population.citizen WHERE {}").format(sql.SQL(where))
-            ).fetchone()
+            row = conn.execute(query).fetchone()
         except psycopg.errors.UndefinedTable:
             return -1
     return int(row[0]) if row else 0
