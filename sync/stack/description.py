@@ -44,6 +44,8 @@ class StackDescription:
     databases: list[DatabaseEntry] = field(default_factory=list)
     processes: list[ProcessEntry] = field(default_factory=list)
     broker_storage: str = "memory://tansu/"
+    manifest: str | None = None  # the federation manifest the processors apply
+    hash_keys_file: str | None = None  # secrets of its keyed hashes (verify needs them)
     version: int = 1
 
     def database(self, agency: str, role: str) -> DatabaseEntry:

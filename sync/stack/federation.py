@@ -9,7 +9,9 @@ a container would get it, so the embedded stack exercises the production entry p
 
 from __future__ import annotations
 
+import json
 import logging
+import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,6 +22,7 @@ from psycopg import sql
 
 from sync.contracts import Contract, load_contracts
 from sync.kafka import ensure_topics
+from sync.policy import DEMO_MANIFEST, load_manifest
 from sync.stack.broker import EmbeddedBroker
 from sync.stack.demo import load_demo, sources
 from sync.stack.description import DatabaseEntry, StackDescription
@@ -30,8 +33,6 @@ from sync.stack.supervisor import ProcessSpec, Supervisor
 
 log = logging.getLogger(__name__)
 
-SUBSCRIBER = "vss"  # Vietnam Social Security: citizens and their employers
-TOPICS = ("population.citizen", "business.enterprise")
 REGISTRY_DB = "govsync_registry"
 
 
@@ -55,12 +56,33 @@ class EmbeddedFederation:
     description: StackDescription | None = field(init=False, default=None)
     # source agency -> the entities its database publishes (from the contracts)
     sources: dict[str, list[str]] = field(init=False, default_factory=sources)
+    # subscribing agency -> its topics, from the demo federation manifest
+    subscribers: dict[str, tuple[str, ...]] = field(init=False, default_factory=dict)
+    _ready: bool = field(init=False, default=False)
 
     def __post_init__(self) -> None:
         self.options.data_dir = self.options.data_dir.resolve()
         self.supervisor = Supervisor(on_change=self._describe)
         self.postgres = EmbeddedPostgres(self.options.data_dir / "postgres", free_port())
         self.broker = EmbeddedBroker(free_port())
+        manifest = load_manifest(DEMO_MANIFEST, load_contracts())
+        self.subscribers = {
+            a.code: tuple(s.topic for s in manifest.subscriptions_of(a.code))
+            for a in manifest.agencies
+            if manifest.subscriptions_of(a.code)
+        }
+
+    @property
+    def hash_keys_file(self) -> Path:
+        """The secrets of the manifest's keyed hashes: made once per data directory, readable
+        by its owner only, never printed."""
+        path = self.options.data_dir / "hash_keys.json"
+        if not path.exists():
+            manifest = load_manifest(DEMO_MANIFEST, load_contracts())
+            names = set().union(*(manifest.hash_keys(a) for a in self.subscribers))
+            path.touch(mode=0o600)
+            path.write_text(json.dumps({n: secrets.token_hex(32) for n in sorted(names)}))
+        return path
 
     def __enter__(self) -> EmbeddedFederation:
         try:
@@ -79,6 +101,9 @@ class EmbeddedFederation:
 
     def start(self) -> StackDescription:
         self.options.data_dir.mkdir(parents=True, exist_ok=True)
+        # readers wait for the new description: it is written once everything is ready
+        (self.options.data_dir / "stack.json").unlink(missing_ok=True)
+        self._ready = False
         self._start_postgres()
         self._create_databases()
         self._start_broker()
@@ -93,16 +118,20 @@ class EmbeddedFederation:
                         self.kafka, agency, self.source_dsn(agency), self.logs, tables=entities
                     )
                 )
-            self.supervisor.start(
-                processor_spec(
-                    self.kafka,
-                    SUBSCRIBER,
-                    self.replica_dsn(SUBSCRIBER),
-                    TOPICS,
-                    self.logs,
-                    self.options.data_dir / "processors" / SUBSCRIBER,
+            for agency, subscribed in self.subscribers.items():
+                self.supervisor.start(
+                    processor_spec(
+                        self.kafka,
+                        agency,
+                        self.replica_dsn(agency),
+                        subscribed,
+                        self.logs,
+                        self.options.data_dir / "processors" / agency,
+                        manifest=DEMO_MANIFEST,
+                        hash_keys_file=self.hash_keys_file,
+                    )
                 )
-            )
+        self._ready = True
         self._describe()
         assert self.description is not None
         return self.description
@@ -139,7 +168,7 @@ class EmbeddedFederation:
         )
 
     def _create_databases(self) -> None:
-        wanted = [*self.sources, f"replica_{SUBSCRIBER}", REGISTRY_DB]
+        wanted = [*self.sources, *(f"replica_{a}" for a in self.subscribers), REGISTRY_DB]
         with psycopg.connect(self.postgres.dsn(), autocommit=True) as conn:
             existing = {r[0] for r in conn.execute("SELECT datname FROM pg_database")}
             for name in wanted:
@@ -177,12 +206,14 @@ class EmbeddedFederation:
                 log.info("loaded demo data into %s: %s", agency, loaded)
 
     def _describe(self) -> None:
-        if not self.supervisor.processes.get("postgres"):
+        """Write stack.json: when the stack is ready, and after every restart since."""
+        if not self._ready or not self.supervisor.processes.get("postgres"):
             return
         databases = [
             *(DatabaseEntry(a, "source", self.source_dsn(a), a) for a in self.sources),
-            DatabaseEntry(
-                SUBSCRIBER, "replica", self.replica_dsn(SUBSCRIBER), f"replica_{SUBSCRIBER}"
+            *(
+                DatabaseEntry(a, "replica", self.replica_dsn(a), f"replica_{a}")
+                for a in self.subscribers
             ),
             DatabaseEntry("govsync", "registry", self.postgres.dsn(REGISTRY_DB), REGISTRY_DB),
         ]
@@ -195,6 +226,8 @@ class EmbeddedFederation:
             databases=databases,
             processes=processes,
             broker_storage=self.broker.storage,
+            manifest=str(DEMO_MANIFEST),
+            hash_keys_file=str(self.hash_keys_file),
         )
         self.description.write(self.options.data_dir)
 

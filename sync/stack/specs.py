@@ -79,7 +79,11 @@ def processor_spec(
     state_dir: Path,
     *,
     name: str = "",
+    manifest: Path | None = None,
+    hash_keys_file: Path | None = None,
 ) -> ProcessSpec:
+    """Without a manifest the agency receives every field of ``topics``; with one, what its
+    subscriptions allow (``topics`` then only names what to drain before stopping)."""
     name = name or f"processor-{agency}"
     port = free_port()
     state_dir.mkdir(parents=True, exist_ok=True)
@@ -91,6 +95,10 @@ def processor_spec(
         "GOVSYNC_WEB_PORT": str(port),
         "GOVSYNC_DATA_DIR": str(state_dir),
     }
+    if manifest is not None:
+        env["GOVSYNC_MANIFEST"] = str(manifest)
+    if hash_keys_file is not None:
+        env["GOVSYNC_HASH_KEYS_FILE"] = str(hash_keys_file)
     group = f"{kafka.topic_prefix}govsync-replica-{agency}"
     prefixed = [kafka.topic_prefix + t for t in topics]
     return ProcessSpec(

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -42,6 +44,15 @@ def count(dsn: str, where: str | sql.Composable = "true") -> int:
         except psycopg.errors.UndefinedTable:
             return -1
     return int(row[0]) if row else 0
+
+
+def verify(data_dir: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "sync.cli", "verify", "--data-dir", str(data_dir), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def every_text_value(dsn: str) -> str:
@@ -122,3 +133,20 @@ def test_agencies_receive_only_what_their_subscriptions_allow(
     is_mover = sql.SQL("personal_id = {}").format(sql.Literal(mover))
     assert count(replicas["hanoi"], is_mover) == 0
     assert count(replicas["hcmc"], is_mover) == 1
+
+    # verify compares each replica with the projection of its source
+    data_dir = pipeline.describe(replicas, DEMO_MANIFEST, keys)
+    clean = verify(data_dir)
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+    reports = {r["agency"]: r["tables"][0] for r in json.loads(clean.stdout)}
+    assert reports["hanoi"]["source_rows"] == in_01 - 1
+    assert reports["gso"]["source_rows"] == reports["gso"]["replica_rows"] == 400
+    with psycopg.connect(replicas["gso"], autocommit=True) as conn:
+        conn.execute(
+            "UPDATE population.citizen SET date_of_birth = 1800 WHERE personal_id = "
+            "(SELECT min(personal_id) FROM population.citizen)"
+        )
+    drift = verify(data_dir)
+    assert drift.returncode == 1
+    gso = next(r for r in json.loads(drift.stdout) if r["agency"] == "gso")
+    assert gso["tables"][0]["different"] == 1
