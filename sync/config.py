@@ -5,7 +5,6 @@ Built once at the edge (the CLI) and passed down; nothing below the CLI reads th
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from pydantic import Field
@@ -94,13 +93,6 @@ class ProcessorSettings(KafkaSettings):
     batch_seconds: float = Field(default=0.1, gt=0)
     session_timeout: float = Field(default=6.0, gt=0)
     schemas_dir: Path | None = None
-
-    def hash_keys(self) -> dict[str, bytes]:
-        """The secrets of the manifest's keyed hashes, read from their file (never logged)."""
-        if self.hash_keys_file is None:
-            return {}
-        raw = json.loads(self.hash_keys_file.read_text(encoding="utf-8"))
-        return {str(name): str(secret).encode() for name, secret in raw.items()}
 
     @property
     def group_id(self) -> str:

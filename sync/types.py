@@ -1,4 +1,4 @@
-"""The core types every stage speaks, and the Protocols at the seams.
+"""The core types every stage speaks.
 
 Only the edges translate: pgoutput bytes become a :class:`ChangeEvent` in the connector, a
 :class:`ChangeEvent` becomes Avro bytes in the contracts layer, and rows in the replica sink.
@@ -8,11 +8,11 @@ This module imports nothing else of ours.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 
 class Op(StrEnum):
@@ -98,28 +98,3 @@ class ChangeEvent:
     def make_event_id(source: str, position: Position) -> str:
         """The same change always gets the same id, so sinks recognise a redelivery."""
         return f"{source}:{int(position.lsn):016X}:{position.index}"
-
-
-@runtime_checkable
-class ChangeSource(Protocol):
-    """Where changes come from (a PostgreSQL slot, a fake in tests).
-
-    ``read`` returns committed changes in commit order, starting after the last acknowledged
-    position; ``acknowledge`` tells the source that everything up to ``lsn`` is durably
-    delivered, so it may release that history.
-    """
-
-    def read(self, max_changes: int) -> Sequence[ChangeEvent]: ...
-
-    def acknowledge(self, lsn: Lsn) -> None: ...
-
-    def close(self) -> None: ...
-
-
-@runtime_checkable
-class ReplicaSink(Protocol):
-    """Where changes go: a subscriber's replica. ``apply`` is atomic per batch and idempotent."""
-
-    def apply(self, events: Iterable[ChangeEvent]) -> int: ...
-
-    def close(self) -> None: ...

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 
 from confluent_kafka import KafkaError, Message, Producer
@@ -79,10 +80,9 @@ class Publisher:
             first = failures[0] if failures else f"{remaining} still queued after 60 s"
             raise DeliveryFailed(f"broker did not acknowledge {len(events)} events: {first}")
         if self.metrics:
-            for event in events:
-                self.metrics.events_produced.labels(
-                    self.source, self._routes[event.table].topic
-                ).inc()
+            per_topic = Counter(self._routes[event.table].topic for event in events)
+            for topic, count in per_topic.items():
+                self.metrics.events_produced.labels(self.source, topic).inc(count)
 
     def _produce(
         self,

@@ -25,7 +25,7 @@ from sync.policy.projection import (
     project_row,
     project_schema,
 )
-from sync.policy.transforms import Hash, Mask, Transform, Year
+from sync.policy.transforms import Hash, Mask, Transform, Year, read_hash_keys
 
 __all__ = [
     "DEMO_MANIFEST",
@@ -51,5 +51,6 @@ __all__ = [
     "project_key_schema",
     "project_row",
     "project_schema",
+    "read_hash_keys",
     "to_sql",
 ]

@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 from abc import abstractmethod
 from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, StrictInt, StrictStr
@@ -191,3 +193,12 @@ def _shown(avro_type: Any) -> str:
     if isinstance(base, dict):
         return str(base.get("logicalType") or base.get("type"))
     return str(base)
+
+
+def read_hash_keys(path: Path | str | None) -> dict[str, bytes]:
+    """The secrets of a manifest's keyed hashes from their JSON file (name -> secret); never
+    logged. No file, no secrets."""
+    if path is None:
+        return {}
+    raw = json.loads(Path(path).read_text(encoding="utf-8"))
+    return {str(name): str(secret).encode() for name, secret in raw.items()}

@@ -117,7 +117,6 @@ def create_app(
     async def log_assignment(_app: faust.App, assigned: set[Any], **_: Any) -> None:
         log.info("agency %s assigned %d partitions", settings.agency, len(assigned))
 
-    app.govsync_subscription = subscription  # type: ignore[attr-defined]
     return app
 
 

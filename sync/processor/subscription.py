@@ -73,7 +73,6 @@ class Subscription:
         self.metrics = metrics
         self.topic_ids = dict(topic_ids or {})
         self._applier: Applier | None = None
-        self.stopped_because: str | None = None
         self._set_state("running")
 
     def _set_state(self, state: str) -> None:
@@ -82,7 +81,6 @@ class Subscription:
 
     def stop(self, error: SubscriptionStopped) -> None:
         """Record that the subscription cannot go on; nothing more is consumed or committed."""
-        self.stopped_because = str(error)
         self._set_state("stopped")
         log.error("agency %s: subscription stopped: %s", self.agency, error)
 
@@ -97,10 +95,6 @@ class Subscription:
         deliveries = await self._retrying(lambda: self._decode(messages))
         if deliveries:
             await self._retrying(lambda: self._apply(deliveries))
-
-    async def committed_offsets(self) -> dict[tuple[str, int], int]:
-        applier = await self._retrying(self._connected)
-        return await applier.committed_offsets()
 
     async def close(self) -> None:
         if self._applier is not None:

@@ -9,7 +9,7 @@ from sync.config import ProcessorSettings
 from sync.contracts import Contract, load_contracts
 from sync.errors import ConfigError
 from sync.kafka import ensure_topics, topic_ids
-from sync.policy import Projection, load_manifest
+from sync.policy import Projection, load_manifest, read_hash_keys
 from sync.processor.app import create_app
 from sync.processor.deadletter import dead_letter_topic
 
@@ -41,7 +41,7 @@ def subscriptions_of(
     subscriptions = manifest.subscriptions_of(settings.agency)
     if not subscriptions:
         raise ConfigError(f"{settings.manifest}: agency {settings.agency!r} subscribes to nothing")
-    secrets = settings.hash_keys()
+    secrets = read_hash_keys(settings.hash_keys_file)
     contracts, projections = {}, {}
     for subscription in subscriptions:
         topic = settings.topic_prefix + subscription.topic

@@ -9,7 +9,7 @@ the same code and the same words as Confluent's Schema Registry.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import Enum, StrEnum
 from typing import Any
 
@@ -156,17 +156,6 @@ class SubjectVersion:
     def to_json(self) -> dict[str, Any]:
         head = {"subject": self.subject, "version": self.version, "id": self.schema.id}
         return {**head, "guid": self.schema.guid, **self.schema.to_json()}
-
-
-@dataclass(slots=True)
-class CompatibilityReport:
-    """The outcome of checking a candidate against a subject's history."""
-
-    messages: list[str] = field(default_factory=list)
-
-    @property
-    def compatible(self) -> bool:
-        return not self.messages
 
 
 # -- errors, with Confluent's codes and wording ----------------------------------------------

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import sql
 
-from sync.replica.layout import OFFSETS_DDL, STATE_SCHEMA, ReplicaTable
+from sync.replica.layout import BOOKKEEPING, OFFSETS_DDL, STATE_SCHEMA, ReplicaTable
 from sync.types import ChangeEvent, Op
 
 
@@ -62,22 +62,6 @@ class Applier:
             for table in self.tables.values():
                 await self.conn.execute(table.ddl())
 
-    async def committed_offsets(self) -> dict[tuple[str, int], int]:
-        """Next offset to read per (topic, partition), as committed with the rows, for the
-        current incarnation of each topic only."""
-        cursor = await self.conn.execute(
-            sql.SQL(
-                "SELECT topic, partition, next_offset, topic_id FROM {}.consumed_offsets "
-                "WHERE group_id = %s"
-            ).format(sql.Identifier(STATE_SCHEMA)),
-            (self.group_id,),
-        )
-        return {
-            (str(t), int(str(p))): int(str(o))
-            for t, p, o, topic_id in await cursor.fetchall()
-            if topic_id == self.topic_ids.get(str(t), "")
-        }
-
     async def apply(self, deliveries: Sequence[Delivery]) -> ApplyResult:
         by_topic = _newest_per_key(deliveries)
         upserts = deletes = 0
@@ -94,7 +78,7 @@ class Applier:
         return ApplyResult(len(deliveries), upserts, deletes)
 
     async def _upsert(self, table: ReplicaTable, events: list[ChangeEvent]) -> int:
-        columns = [*table.value_names, "_source_lsn", "_source_index", "_source_commit_time"]
+        columns = [*table.value_names, *BOOKKEEPING]
         rows = (
             [*(e.after.get(n) for n in table.value_names), *_version(e), e.commit_time]
             for e in events

@@ -59,6 +59,7 @@ class EmbeddedFederation:
     # subscribing agency -> its topics, from the demo federation manifest
     subscribers: dict[str, tuple[str, ...]] = field(init=False, default_factory=dict)
     _ready: bool = field(init=False, default=False)
+    _hash_key_names: frozenset[str] = field(init=False, default=frozenset())
 
     def __post_init__(self) -> None:
         self.options.data_dir = self.options.data_dir.resolve()
@@ -71,6 +72,7 @@ class EmbeddedFederation:
             for a in manifest.agencies
             if manifest.subscriptions_of(a.code)
         }
+        self._hash_key_names = frozenset().union(*(manifest.hash_keys(a) for a in self.subscribers))
 
     @property
     def hash_keys_file(self) -> Path:
@@ -78,10 +80,9 @@ class EmbeddedFederation:
         by its owner only, never printed."""
         path = self.options.data_dir / "hash_keys.json"
         if not path.exists():
-            manifest = load_manifest(DEMO_MANIFEST, load_contracts())
-            names = set().union(*(manifest.hash_keys(a) for a in self.subscribers))
             path.touch(mode=0o600)
-            path.write_text(json.dumps({n: secrets.token_hex(32) for n in sorted(names)}))
+            keys = {n: secrets.token_hex(32) for n in sorted(self._hash_key_names)}
+            path.write_text(json.dumps(keys))
         return path
 
     def __enter__(self) -> EmbeddedFederation:

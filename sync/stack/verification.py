@@ -7,7 +7,6 @@ staged in a scratch table beside the replica; the chunked verifier then compares
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ from psycopg.types.string import TextLoader
 
 from sync.contracts import Contract, load_contracts
 from sync.errors import ConfigError
-from sync.policy import Projection, load_manifest
+from sync.policy import Projection, load_manifest, read_hash_keys
 from sync.replica.layout import STATE_SCHEMA
 from sync.replica.verify import TableReport, TableSide, TableVerifier
 from sync.stack.description import StackDescription
@@ -103,19 +102,12 @@ def _replicated(
         )
     else:
         manifest = load_manifest(Path(description.manifest), contracts)
-        keys = _hash_keys(description.hash_keys_file)
+        keys = read_hash_keys(description.hash_keys_file)
         chosen = (
             (contracts[s.topic], Projection(contracts[s.topic], s, keys))
             for s in manifest.subscriptions_of(agency)
         )
     return [(c, p) for c, p in chosen if (c.domain, c.entity) in present]
-
-
-def _hash_keys(path: str | None) -> dict[str, bytes]:
-    if path is None:
-        return {}
-    raw = json.loads(Path(path).read_text(encoding="utf-8"))
-    return {str(k): str(v).encode() for k, v in raw.items()}
 
 
 def _verify_projection(

@@ -13,6 +13,7 @@ from connectors.postgres.changes import UNCHANGED, ChangeDecoder, DecodedBatch
 from connectors.postgres.pgoutput import PG_EPOCH, UNCHANGED_TOAST, ColumnValue
 from sync.errors import DecodeError
 from sync.types import ChangeEvent, Lsn, Op, Position, TableRef
+from tests.unit.test_pgoutput import tuple_data
 
 CITIZEN_OID, AUDIT_OID = 16385, 16390
 TEXT, DATE = 25, 1082
@@ -33,18 +34,7 @@ def _cstring(text: str) -> bytes:
 
 
 def _tuple(values: Sequence[ColumnValue]) -> bytes:
-    out = struct.pack("!h", len(values))
-    for value in values:
-        if value is None:
-            out += b"n"
-        elif value is UNCHANGED_TOAST:
-            out += b"u"
-        elif isinstance(value, bytes):
-            out += b"b" + struct.pack("!i", len(value)) + value
-        else:
-            encoded = value.encode()
-            out += b"t" + struct.pack("!i", len(encoded)) + encoded
-    return out
+    return tuple_data(*values)
 
 
 def begin(final_lsn: Lsn = COMMIT_LSN, xid: int = 4242, when: datetime = WHEN) -> bytes:
