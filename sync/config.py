@@ -75,8 +75,14 @@ class ConnectorSettings(KafkaSettings):
 class ProcessorSettings(KafkaSettings):
     """One subscribing agency's processor: which topics, which replica."""
 
-    agency: str = Field(description="Subscribing agency code")
-    replica_dsn: str = Field(description="libpq connection string of the agency's replica")
+    agency: str = Field(
+        description="Subscribing agency code; a worker hosting several: a comma-separated "
+        "list, or * for every subscribing agency of the manifest"
+    )
+    replica_dsn: str = Field(
+        description="libpq connection string of the agency's replica; {agency} in it stands "
+        "for the agency's code"
+    )
     topics: tuple[str, ...] = Field(
         default=(), description="Contract topics (without prefix) to apply, when no manifest"
     )
@@ -97,6 +103,12 @@ class ProcessorSettings(KafkaSettings):
     @property
     def group_id(self) -> str:
         return f"{self.topic_prefix}govsync-replica-{self.agency}"
+
+    def for_agency(self, code: str) -> ProcessorSettings:
+        """The settings of one hosted agency."""
+        return self.model_copy(
+            update={"agency": code, "replica_dsn": self.replica_dsn.replace("{agency}", code)}
+        )
 
 
 class RegistrySettings(BaseSettings):

@@ -1,21 +1,32 @@
-"""The faust-streaming worker of one subscribing agency.
+"""The processor worker: a faust-streaming app hosting the subscriptions of one or many agencies.
+
+faust is the framework: it runs the worker (signals, lifecycle, logging), serves /metrics and
+runs the lag timer. Each hosted agency is a :class:`SubscriptionService` started with the app:
+its own consumer group (so a slow, failing or offline agency never holds up another), read with
+confluent-kafka on the hot path (see :mod:`sync.processor.consumer`), applied to its own replica.
 
 Offsets: faust-streaming acknowledges an event in a ``finally`` block even when the agent
-raised (faust-streaming issue #315), and commits acknowledged offsets on its own schedule, so a
-crash could skip events that were never applied. The topics are therefore declared with
-``acks=False`` (faust never commits them) and the agent commits, after each replica commit,
-exactly the offsets that the replica recorded in the same transaction as the rows. The consumed
-position can lag behind what is applied (replays are no-ops), never run ahead of it.
+raised (faust-streaming issue #315) and commits acknowledged offsets on its own schedule, so a
+crash could skip events that were never applied. The services therefore commit themselves,
+after each replica commit, exactly the offsets that the replica recorded in the same transaction
+as the rows. The committed position can lag behind what is applied (replays are no-ops), never
+run ahead of it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import ssl
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 import faust
+from confluent_kafka import Producer
+from faust.app.base import BootStrategy
+from mode import Service
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from sync.config import ProcessorSettings
@@ -23,89 +34,131 @@ from sync.contracts import Contract
 from sync.errors import SubscriptionStopped
 from sync.metrics import ProcessorMetrics
 from sync.policy import Projection
-from sync.processor.deadletter import DeadLetterPublisher, dead_letter_topic
+from sync.processor.consumer import SubscriptionConsumer
+from sync.processor.deadletter import (
+    DeadLetterPublisher,
+    dead_letter_producer,
+    dead_letter_topic,
+)
 from sync.processor.schemas import SchemaCache
 from sync.processor.subscription import RawMessage, Subscription
 
 log = logging.getLogger(__name__)
 
 LAG_INTERVAL = 5.0  # seconds between lag updates when no batch arrives
+STOP_TIMEOUT = 30.0  # seconds a stopping service waits for its batch in flight
 
 
-def faust_broker_url(bootstrap: str) -> str:
-    return ";".join(f"kafka://{server.strip()}" for server in bootstrap.split(","))
+class SubscriptionService(Service):
+    """One agency: read a batch, apply it (or dead-letter what cannot be), commit, repeat."""
+
+    def __init__(
+        self,
+        settings: ProcessorSettings,
+        subscription: Subscription,
+        consumer: SubscriptionConsumer,
+        executor: ThreadPoolExecutor,
+        metrics: ProcessorMetrics,
+    ) -> None:
+        super().__init__()
+        self.settings = settings
+        self.agency = settings.agency
+        self.subscription = subscription
+        self.consumer = consumer
+        self.executor = executor
+        self.metrics = metrics
+        self.positions: dict[tuple[str, int], int] = {}  # next offset per partition, committed
+        self._stopping = asyncio.Event()
+        self._loop_task: asyncio.Task[None] | None = None
+
+    @property
+    def label(self) -> str:
+        return f"subscription {self.agency}"
+
+    async def on_started(self) -> None:
+        self._loop_task = asyncio.create_task(self._run(), name=f"apply-{self.agency}")
+
+    async def on_stop(self) -> None:
+        self._stopping.set()
+        if self._loop_task is not None:
+            try:
+                await asyncio.wait_for(self._loop_task, STOP_TIMEOUT)
+            except TimeoutError:
+                log.warning("agency %s: batch in flight abandoned at stop", self.agency)
+        await self.subscription.close()
+        await self._blocking(self.consumer.close)
+
+    async def _run(self) -> None:
+        try:
+            while not self._stopping.is_set():
+                messages = await self._blocking(
+                    self.consumer.read, self.settings.batch_size, self.settings.batch_seconds
+                )
+                if messages:
+                    await self._process(messages)
+        except SubscriptionStopped as stopped:
+            self.subscription.stop(stopped)
+            await self._park()
+        except Exception as exc:
+            # anything else is a defect: crash the whole worker so that it is restarted
+            log.exception("agency %s: subscription failed", self.agency)
+            await self.crash(exc)
+
+    async def _process(self, messages: list[RawMessage]) -> None:
+        await self.subscription.handle(messages)
+        next_offsets: dict[tuple[str, int], int] = {}
+        for m in messages:
+            key = (m.topic, m.partition)
+            next_offsets[key] = max(next_offsets.get(key, 0), m.offset + 1)
+        await self._blocking(self.consumer.commit, next_offsets)
+        self.positions.update(next_offsets)
+        self.observe_lag()
+
+    async def _park(self) -> None:
+        """Hold the stopped subscription's partitions without applying or committing anything;
+        the worker keeps serving /metrics so operators see why, until it is restarted."""
+        await self._blocking(self.consumer.pause)
+        while not self._stopping.is_set():
+            # reading serves the group (rebalances); a paused consumer returns nothing, and a
+            # partition assigned since is paused on assignment
+            await self._blocking(self.consumer.read, 1, 1.0)
+
+    def observe_lag(self) -> None:
+        """Lag per partition from the high watermark the last fetch carried."""
+        for (topic, partition), next_offset in list(self.positions.items()):
+            if (topic, partition) not in self.consumer.assigned:
+                continue
+            highwater = self.consumer.highwater(topic, partition)
+            if highwater is not None:
+                lag = max(0, highwater - next_offset)
+                self.metrics.consumer_lag.labels(self.agency, topic, str(partition)).set(lag)
+
+    async def _blocking(self, function: Any, *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self.executor, function, *args)
 
 
-def create_app(
-    settings: ProcessorSettings,
-    contracts: dict[str, Contract],
-    registry: CollectorRegistry,
-    topic_ids: dict[str, str],
-    projections: dict[str, Projection] | None = None,
-) -> faust.App:
-    """The worker app: one agent consuming every topic of ``contracts`` (keyed by topic); under
-    a manifest, ``projections`` (by topic) say what the agency may receive of each."""
-    app = faust.App(
-        settings.group_id,
+class _HostBoot(BootStrategy):
+    """faust's own Kafka clients stay off: the hosted services read and commit themselves."""
+
+    enable_kafka = False
+
+
+class WorkerApp(faust.App):
+    BootStrategy = _HostBoot
+
+
+def create_app(settings: ProcessorSettings, registry: CollectorRegistry) -> faust.App:
+    """The worker's faust app: lifecycle, web server and /metrics; it reads no topic itself."""
+    app = WorkerApp(
+        f"{settings.topic_prefix}govsync-worker",
         broker=faust_broker_url(settings.bootstrap),
         datadir=str(settings.data_dir),
         web_host=settings.web_host,
         web_bind=settings.web_host,
-        broker_credentials=_credentials(settings),
         web_port=settings.web_port or 6066,
         web_enabled=settings.web_port != 0,
-        broker_session_timeout=settings.session_timeout,
-        broker_heartbeat_interval=min(1.0, settings.session_timeout / 3),
-        consumer_auto_offset_reset="earliest",
-        topic_partitions=settings.partitions,
         topic_disable_leader=True,
-        producer_acks=-1,
     )
-    metrics = ProcessorMetrics.create(registry)
-    subscription = Subscription(
-        agency=settings.agency,
-        replica_dsn=settings.replica_dsn,
-        contracts=contracts,
-        group_id=settings.group_id,
-        schemas=SchemaCache(settings.registry_url),
-        dead_letters=DeadLetterPublisher(
-            settings.client_config(), dead_letter_topic(settings.topic_prefix, settings.agency)
-        ),
-        metrics=metrics,
-        topic_ids=topic_ids,
-        projections=projections,
-    )
-    topics = app.topic(
-        *contracts,
-        key_type=bytes,
-        value_type=bytes,
-        key_serializer="raw",
-        value_serializer="raw",
-        acks=False,
-    )
-
-    positions: dict[Any, int] = {}  # next offset to read per partition, as committed
-
-    @app.agent(topics, name=f"apply-{settings.agency}")
-    async def apply_changes(stream: faust.StreamT[Any]) -> None:
-        batches = stream.take_events(  # type: ignore[attr-defined]  # missing from StreamT
-            settings.batch_size, within=settings.batch_seconds
-        )
-        async for events in batches:
-            messages = [_raw(event) for event in events]
-            try:
-                await subscription.handle(messages)
-            except SubscriptionStopped as stopped:
-                subscription.stop(stopped)
-                await _park_until_stopped(app)
-                return
-            positions.update(await _commit_applied(app, messages))
-            _observe_lag(app, metrics, settings.agency, positions)
-
-    @app.timer(LAG_INTERVAL)  # type: ignore[untyped-decorator]
-    async def refresh_lag() -> None:
-        """Keep the lag current while no batch arrives (a stuck or stopped subscription)."""
-        _observe_lag(app, metrics, settings.agency, positions)
 
     @app.page("/metrics")
     async def metrics_page(web: Any, request: Any) -> Any:
@@ -113,63 +166,71 @@ def create_app(
         content_type = CONTENT_TYPE_LATEST.split("; charset")[0]
         return web.bytes(generate_latest(registry), content_type=content_type)
 
-    @app.on_partitions_assigned.connect  # type: ignore[arg-type]
-    async def log_assignment(_app: faust.App, assigned: set[Any], **_: Any) -> None:
-        log.info("agency %s assigned %d partitions", settings.agency, len(assigned))
-
     return app
 
 
-def _credentials(settings: ProcessorSettings) -> Any:
-    """The same TLS / SASL settings the confluent-kafka clients get, for faust's own client."""
-    protocol = settings.security_protocol
-    if protocol == "PLAINTEXT":
-        return None
-    context = None
-    if protocol.endswith("SSL"):
-        context = ssl.create_default_context(
-            cafile=str(settings.ssl_ca_location) if settings.ssl_ca_location else None
+@dataclass
+class WorkerResources:
+    """What the agencies of one worker share: metrics, one thread per agency for blocking
+    Kafka calls, the registry's schemas and the dead-letter producer."""
+
+    metrics: ProcessorMetrics
+    executor: ThreadPoolExecutor
+    schemas: SchemaCache
+    dead_letters: Producer
+
+    @classmethod
+    def create(
+        cls, settings: ProcessorSettings, agencies: int, registry: CollectorRegistry
+    ) -> WorkerResources:
+        return cls(
+            ProcessorMetrics.create(registry),
+            ThreadPoolExecutor(agencies + 1, thread_name_prefix="govsync-kafka"),
+            SchemaCache(settings.registry_url),
+            dead_letter_producer(settings.client_config()),
         )
-    if protocol.startswith("SASL"):
-        return faust.SASLCredentials(
-            username=settings.sasl_username,
-            password=settings.sasl_password(),
-            mechanism=settings.sasl_mechanism,
-            ssl_context=context,
-        )
-    return faust.SSLCredentials(context)
 
 
-def _raw(event: Any) -> RawMessage:
-    message = event.message
-    return RawMessage(message.topic, message.partition, message.offset, message.key, message.value)
+def create_service(
+    settings: ProcessorSettings,
+    contracts: dict[str, Contract],
+    shared: WorkerResources,
+    topic_ids: dict[str, str],
+    projections: dict[str, Projection] | None = None,
+) -> SubscriptionService:
+    """One agency's service: ``contracts`` keyed by topic; under a manifest, ``projections``
+    (by topic) say what the agency may receive of each."""
+    metrics = shared.metrics
+    subscription = Subscription(
+        agency=settings.agency,
+        replica_dsn=settings.replica_dsn,
+        contracts=contracts,
+        group_id=settings.group_id,
+        schemas=shared.schemas,
+        dead_letters=DeadLetterPublisher(
+            settings.client_config(),
+            dead_letter_topic(settings.topic_prefix, settings.agency),
+            shared.dead_letters,
+        ),
+        metrics=metrics,
+        topic_ids=topic_ids,
+        projections=projections,
+    )
+    consumer = SubscriptionConsumer(
+        settings.client_config(), settings.group_id, contracts, settings.session_timeout
+    )
+    return SubscriptionService(settings, subscription, consumer, shared.executor, metrics)
 
 
-async def _park_until_stopped(app: faust.App) -> None:
-    """Hold the stopped subscription's partitions without consuming or committing anything;
-    the worker keeps serving /metrics so operators see why, until it is restarted."""
-    while not app.should_stop:
-        await asyncio.sleep(1.0)
+def add_lag_timer(app: faust.App, services: Sequence[SubscriptionService]) -> None:
+    @app.timer(LAG_INTERVAL)  # type: ignore[untyped-decorator]
+    async def refresh_lag() -> None:
+        """Keep the lag current while no batch arrives (a stuck or stopped subscription)."""
+        started = time.monotonic()
+        for service in services:
+            service.observe_lag()
+        log.debug("lag of %d agencies in %.3f s", len(services), time.monotonic() - started)
 
 
-def _observe_lag(
-    app: faust.App, metrics: ProcessorMetrics, agency: str, committed: dict[Any, int]
-) -> None:
-    """Lag per partition from the high watermark the last fetch carried."""
-    for tp, next_offset in list(committed.items()):
-        highwater = app.consumer.highwater(tp)
-        if highwater is not None:
-            lag = max(0, highwater - next_offset)
-            metrics.consumer_lag.labels(agency, tp.topic, str(tp.partition)).set(lag)
-
-
-async def _commit_applied(app: faust.App, messages: list[RawMessage]) -> dict[Any, int]:
-    """Commit to Kafka the positions just committed in the replica (next offset to read)."""
-    next_offsets: dict[faust.types.TP, int] = {}
-    for m in messages:
-        tp = faust.types.TP(m.topic, m.partition)
-        next_offsets[tp] = max(next_offsets.get(tp, 0), m.offset + 1)
-    # faust's public commit() commits acknowledged offsets, which the topics do not record
-    # (acks=False); the transport-level commit takes explicit offsets.
-    await app.consumer._commit(next_offsets)  # type: ignore[attr-defined]
-    return dict(next_offsets)
+def faust_broker_url(bootstrap: str) -> str:
+    return ";".join(f"kafka://{server.strip()}" for server in bootstrap.split(","))

@@ -12,6 +12,7 @@ import json
 import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
+from typing import Any
 
 from confluent_kafka import Producer
 
@@ -31,10 +32,17 @@ def dead_letter_topic(prefix: str, agency: str) -> str:
     return f"{prefix}govsync.dlq.{agency}"
 
 
+def dead_letter_producer(kafka: Mapping[str, Any]) -> Producer:
+    """A producer for dead letters; the agencies of one worker share it."""
+    return Producer({**kafka, "enable.idempotence": True, "acks": "all"})
+
+
 class DeadLetterPublisher:
-    def __init__(self, kafka: Mapping[str, str], topic: str) -> None:
+    def __init__(
+        self, kafka: Mapping[str, Any], topic: str, producer: Producer | None = None
+    ) -> None:
         self.topic = topic
-        self._producer = Producer({**kafka, "enable.idempotence": True, "acks": "all"})
+        self._producer = producer if producer is not None else dead_letter_producer(kafka)
 
     async def publish(self, letters: list[DeadLetter]) -> None:
         """Returns once the broker acknowledged every letter; raises otherwise."""

@@ -1,4 +1,5 @@
-"""Run one agency's processor worker in the foreground until SIGTERM or SIGINT."""
+"""Run a processor worker in the foreground until SIGTERM or SIGINT: one agency, a list of
+agencies, or every subscribing agency of the manifest, each in its own consumer group."""
 
 from __future__ import annotations
 
@@ -9,21 +10,51 @@ from sync.config import ProcessorSettings
 from sync.contracts import Contract, load_contracts
 from sync.errors import ConfigError
 from sync.kafka import ensure_topics, topic_ids
-from sync.policy import Projection, load_manifest, read_hash_keys
-from sync.processor.app import create_app
+from sync.policy import Manifest, Projection, load_manifest, read_hash_keys
+from sync.processor.app import (
+    SubscriptionService,
+    WorkerResources,
+    add_lag_timer,
+    create_app,
+    create_service,
+)
 from sync.processor.deadletter import dead_letter_topic
 
 
 def run_worker(settings: ProcessorSettings, loglevel: str = "INFO") -> None:
-    contracts, projections = subscriptions_of(settings)
+    registry = CollectorRegistry()
     kafka = settings.client_config()
-    dlq = dead_letter_topic(settings.topic_prefix, settings.agency)
-    ensure_topics(kafka, [*contracts, dlq], settings.partitions)
-    app = create_app(
-        settings, contracts, CollectorRegistry(), topic_ids(kafka, contracts), projections
-    )
-    worker = faust.Worker(app, loglevel=loglevel, redirect_stdouts=False)
+    hosted = [settings.for_agency(code) for code in agencies_of(settings)]
+    shared = WorkerResources.create(settings, len(hosted), registry)
+    services: list[SubscriptionService] = []
+    for agency in hosted:
+        contracts, projections = subscriptions_of(agency)
+        dlq = dead_letter_topic(agency.topic_prefix, agency.agency)
+        ensure_topics(kafka, [*contracts, dlq], agency.partitions)
+        ids = topic_ids(kafka, contracts)
+        services.append(create_service(agency, contracts, shared, ids, projections))
+    app = create_app(settings, registry)
+    add_lag_timer(app, services)
+    worker = faust.Worker(app, *services, loglevel=loglevel, redirect_stdouts=False)
     worker.execute_from_commandline()
+
+
+def agencies_of(settings: ProcessorSettings) -> list[str]:
+    """GOVSYNC_AGENCY: one code, a comma-separated list, or ``*`` for every agency with a
+    subscription in the manifest."""
+    codes = [code.strip() for code in settings.agency.split(",") if code.strip()]
+    if codes == ["*"]:
+        codes = sorted(_subscribers(_manifest(settings)))
+    if not codes:
+        raise ConfigError("GOVSYNC_AGENCY names no agency")
+    if len(codes) > 1 and "{agency}" not in settings.replica_dsn:
+        raise ConfigError(
+            "GOVSYNC_REPLICA_DSN must contain {agency} when a worker hosts several agencies "
+            "(each agency has its own replica)"
+        )
+    if len(set(codes)) != len(codes):
+        raise ConfigError(f"GOVSYNC_AGENCY names an agency twice: {settings.agency!r}")
+    return codes
 
 
 def subscriptions_of(
@@ -48,3 +79,13 @@ def subscriptions_of(
         contracts[topic] = available[subscription.topic]
         projections[topic] = Projection(available[subscription.topic], subscription, secrets)
     return contracts, projections
+
+
+def _manifest(settings: ProcessorSettings) -> Manifest:
+    if settings.manifest is None:
+        raise ConfigError("GOVSYNC_AGENCY=* needs a manifest (GOVSYNC_MANIFEST)")
+    return load_manifest(settings.manifest, load_contracts(settings.schemas_dir))
+
+
+def _subscribers(manifest: Manifest) -> set[str]:
+    return {a.code for a in manifest.agencies if manifest.subscriptions_of(a.code)}
