@@ -26,12 +26,14 @@ def run_worker(settings: ProcessorSettings, loglevel: str = "INFO") -> None:
     kafka = settings.client_config()
     hosted = [settings.for_agency(code) for code in agencies_of(settings)]
     shared = WorkerResources.create(settings, len(hosted), registry)
+    subscribed = {agency.agency: subscriptions_of(agency) for agency in hosted}
+    topics = {topic for contracts, _ in subscribed.values() for topic in contracts}
+    dead_letters = {dead_letter_topic(a.topic_prefix, a.agency) for a in hosted}
+    ensure_topics(kafka, sorted(topics | dead_letters), settings.partitions)
+    ids = topic_ids(kafka, sorted(topics))
     services: list[SubscriptionService] = []
     for agency in hosted:
-        contracts, projections = subscriptions_of(agency)
-        dlq = dead_letter_topic(agency.topic_prefix, agency.agency)
-        ensure_topics(kafka, [*contracts, dlq], agency.partitions)
-        ids = topic_ids(kafka, contracts)
+        contracts, projections = subscribed[agency.agency]
         services.append(create_service(agency, contracts, shared, ids, projections))
     app = create_app(settings, registry)
     add_lag_timer(app, services)
