@@ -167,19 +167,16 @@ class Break:
 @dataclass
 class ChainWalk:
     """Checks one agency's entries fed in ``seq`` order, remembering only the last link, so
-    a log of any size is checked in constant memory. ``start`` is where the walk begins
-    (the genesis, or an anchor below which entries are no longer kept); ``anchors`` are heads
-    recorded earlier that the chain must still pass through."""
+    a log of any size is checked in constant memory. ``anchors`` are heads recorded earlier
+    (seq -> hash) that the chain must still pass through."""
 
     agency: str
-    start: Head | None = None
     anchors: Mapping[int, bytes] = field(default_factory=dict)
     entries: int = 0
     problem: Break | None = None
 
     def __post_init__(self) -> None:
-        start = self.start or Head(self.agency)
-        self._seq, self._hash = start.seq, start.hash
+        self._seq, self._hash = 0, GENESIS
 
     @property
     def last(self) -> Head:

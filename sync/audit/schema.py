@@ -98,7 +98,6 @@ DDL = sql.SQL(
         UNIQUE (agency, event_id)
     );
     CREATE INDEX IF NOT EXISTS disclosure_subjects ON {entries} USING gin (subjects);
-    CREATE INDEX IF NOT EXISTS disclosure_recorded_at ON {entries} (recorded_at);
 
     CREATE OR REPLACE FUNCTION {schema}.refuse_change() RETURNS trigger
     LANGUAGE plpgsql AS $$
