@@ -99,6 +99,11 @@ class ProcessorSettings(KafkaSettings):
     batch_seconds: float = Field(default=0.1, gt=0)
     session_timeout: float = Field(default=6.0, gt=0)
     schemas_dir: Path | None = None
+    audit_dsn: str | None = Field(
+        default=None,
+        description="libpq connection string of the federation's disclosure audit store "
+        "(operator-owned, never the replica); no audit when unset",
+    )
 
     @property
     def group_id(self) -> str:

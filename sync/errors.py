@@ -13,6 +13,7 @@
     ├── RegistryUnavailable (Retryable) the registry cannot be reached or timed out
     ├── ReplicaUnavailable (Retryable) a replica database cannot be reached
     ├── SubscriptionStopped (Fatal)   a subscription cannot go on until someone fixes its replica
+    ├── AuditError (Fatal)            the disclosure audit store cannot take or prove entries
     └── StackError (Fatal)            the embedded federation could not start or stop a process
 
 Whether to retry or to dead-letter is decided in one place, :func:`is_retryable`, from these
@@ -103,6 +104,14 @@ class ReplicaUnavailable(Retryable):
 class SubscriptionStopped(Fatal):
     """The replica refuses every batch for a reason no event carries (a column dropped by hand,
     a missing privilege): the subscription stops, consuming nothing more, until fixed."""
+
+    def __init__(self, message: str, *, agency: str = "") -> None:
+        super().__init__(message, agency=agency)
+        self.agency = agency
+
+
+class AuditError(Fatal):
+    """The disclosure audit store is not in a state to append to (e.g. a chain head removed)."""
 
     def __init__(self, message: str, *, agency: str = "") -> None:
         super().__init__(message, agency=agency)

@@ -107,6 +107,9 @@ class ProcessorMetrics:
     consumer_lag: Gauge
     subscription_state: Gauge
     events_filtered: Counter
+    audit_entries: Counter
+    audit_duplicates: Counter
+    audit_write_seconds: Histogram
 
     @classmethod
     def create(cls, registry: CollectorRegistry, prefix: str = "govsync") -> ProcessorMetrics:
@@ -179,6 +182,25 @@ class ProcessorMetrics:
                 f"{prefix}_processor_newest_applied_commit_timestamp_seconds",
                 "Source commit time of the newest change applied to the replica",
                 labels,
+                registry=registry,
+            ),
+            audit_entries=Counter(
+                f"{prefix}_processor_audit_entries_total",
+                "Disclosures appended to the agency's audit chain",
+                ("agency",),
+                registry=registry,
+            ),
+            audit_duplicates=Counter(
+                f"{prefix}_processor_audit_duplicates_total",
+                "Disclosures already in the audit chain (events seen again after a restart)",
+                ("agency",),
+                registry=registry,
+            ),
+            audit_write_seconds=Histogram(
+                f"{prefix}_processor_audit_write_duration_seconds",
+                "Time to append one batch of disclosures to the audit chain, commit included",
+                ("agency",),
+                buckets=SECONDS_BUCKETS,
                 registry=registry,
             ),
         )

@@ -1,0 +1,122 @@
+"""What one applied record disclosed to one agency, derived from the change before and after
+the subscription's projection. Pure logic: nothing here talks to a server."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from sync.types import ChangeEvent, Op, Row
+
+_OPS = frozenset(op.value for op in (Op.CREATE, Op.UPDATE, Op.DELETE, Op.READ))
+
+
+class Grounds(Protocol):
+    """Why an agency receives a topic: a :class:`~sync.policy.Subscription` or a
+    :class:`Basis`."""
+
+    @property
+    def purpose(self) -> str: ...
+
+    @property
+    def legal_basis(self) -> str: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Basis:
+    """Purpose and legal basis, for callers that hold no subscription."""
+
+    purpose: str
+    legal_basis: str
+
+
+@dataclass(frozen=True, slots=True)
+class Disclosure:
+    """One record applied to ``agency``'s replica: about whom (``subjects``, the personal ids
+    the source record names), which ``fields`` it received, why, and which source change it
+    was. ``event_id`` is unique per agency: recording it twice writes one entry."""
+
+    agency: str
+    subjects: tuple[str, ...]
+    topic: str
+    op: str
+    fields: tuple[str, ...]
+    purpose: str
+    legal_basis: str
+    event_id: str
+    lsn: str
+    index: int
+    committed_at: datetime
+
+    def __post_init__(self) -> None:
+        if self.op not in _OPS:
+            raise ValueError(f"disclosure op must be one of c, u, d, r, not {self.op!r}")
+        if self.committed_at.tzinfo is None:
+            raise ValueError("disclosure committed_at must carry a time zone")
+        if not self.event_id:
+            raise ValueError("a disclosure needs its event id")
+
+
+def is_subject_field(name: str) -> bool:
+    """Fields that name a person: ``personal_id`` and any ``*_personal_id``."""
+    return name == "personal_id" or name.endswith("_personal_id")
+
+
+def subjects_of(event: ChangeEvent) -> tuple[str, ...]:
+    """The personal ids a source change is about, from its key and both images, sorted."""
+    images: Iterable[Row | None] = (event.key, event.before, event.after)
+    found = {
+        str(value)
+        for image in images
+        if image is not None
+        for name, value in image.items()
+        if is_subject_field(name) and value is not None and value != ""
+    }
+    return tuple(sorted(found))
+
+
+def disclosures_of(
+    source: ChangeEvent,
+    projected: ChangeEvent | None,
+    grounds: Grounds,
+    topic: str,
+    agency: str,
+) -> tuple[Disclosure, ...]:
+    """The disclosure ``agency`` received when ``projected`` (the subscriber's view of
+    ``source``) was applied: none when the projection skipped the change. Subjects come from
+    the source change, fields from the projection; a delete discloses the key fields."""
+    if projected is None:
+        return ()
+    if projected.op is Op.DELETE:
+        fields = tuple(projected.key)
+    else:
+        fields = tuple(projected.after or projected.key)
+    disclosure = Disclosure(
+        agency=agency,
+        subjects=subjects_of(source),
+        topic=topic,
+        op=projected.op.value,
+        fields=fields,
+        purpose=grounds.purpose,
+        legal_basis=grounds.legal_basis,
+        event_id=audit_event_id(source),
+        lsn=str(source.position.lsn),
+        index=source.position.index,
+        committed_at=source.commit_time,
+    )
+    return (disclosure,)
+
+
+def audit_event_id(event: ChangeEvent) -> str:
+    """The id the audit is idempotent on. Snapshot reads share their position, so the decoded
+    event id does not tell rows apart; a digest of the key does (a digest: ids are shown to
+    operators, keys are personal data)."""
+    if event.op is not Op.READ:
+        return event.event_id
+    key = json.dumps(dict(event.key), sort_keys=True, default=str, separators=(",", ":"))
+    digest = hashlib.blake2b(key.encode(), digest_size=8).hexdigest()
+    return f"{event.event_id}:k{digest}"
