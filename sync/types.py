@@ -7,6 +7,8 @@ This module imports nothing else of ours.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -95,6 +97,12 @@ class ChangeEvent:
     source: str
 
     @staticmethod
-    def make_event_id(source: str, position: Position) -> str:
-        """The same change always gets the same id, so sinks recognise a redelivery."""
-        return f"{source}:{int(position.lsn):016X}:{position.index}"
+    def make_event_id(source: str, position: Position, read_key: Row | None = None) -> str:
+        """The same change always gets the same id, so sinks recognise a redelivery. The reads
+        of a snapshot chunk share one position, so theirs also names the row by ``read_key``
+        (hashed: ids end up in logs, dead letters and the audit; keys are personal data)."""
+        event_id = f"{source}:{int(position.lsn):016X}:{position.index}"
+        if read_key is None:
+            return event_id
+        canonical = json.dumps(list(read_key.values()), default=str, separators=(",", ":"))
+        return f"{event_id}:{hashlib.blake2b(canonical.encode(), digest_size=8).hexdigest()}"

@@ -25,7 +25,6 @@ live source.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 import uuid
@@ -123,20 +122,18 @@ def _snapshot_reads(chunk: Chunk, source: str, high: Position) -> list[ChangeEve
     position = Position(high.lsn, 0)
     reads = []
     for key, row in chunk.rows.items():
-        digest = hashlib.blake2b(repr(key).encode(), digest_size=8).hexdigest()
+        named_key = dict(zip(chunk.keys, key, strict=True))
         reads.append(
             ChangeEvent(
                 op=Op.READ,
                 table=chunk.table,
-                key=dict(zip(chunk.keys, key, strict=True)),
+                key=named_key,
                 before=None,
                 after=row,
                 position=position,
                 txid=0,
                 commit_time=chunk.taken_at,
-                # every read of the chunk shares the position, so the id also names the row
-                # (hashed: ids end up in logs, keys are personal data)
-                event_id=f"{ChangeEvent.make_event_id(source, position)}:{digest}",
+                event_id=ChangeEvent.make_event_id(source, position, named_key),
                 source=source,
             )
         )

@@ -41,7 +41,6 @@ _NEW_HEAD = sql.SQL(
 _MOVE_HEAD = sql.SQL(
     "UPDATE {} SET seq = %s, hash = %s, updated_at = now() WHERE agency = %s"
 ).format(HEADS)
-_KNOWN = sql.SQL("SELECT event_id FROM {} WHERE agency = %s AND event_id = ANY(%s)").format(ENTRIES)
 _COPY = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
     ENTRIES, sql.SQL(", ").join(map(sql.Identifier, COLUMNS))
 )

@@ -181,7 +181,9 @@ class EventCodec:
             position=position,
             txid=source["txId"] or 0,
             commit_time=_EPOCH + timedelta(microseconds=source["ts_us"]),
-            event_id=ChangeEvent.make_event_id(source["name"], position),
+            event_id=ChangeEvent.make_event_id(
+                source["name"], position, key if op is Op.READ else None
+            ),
             source=source["name"],
         )
 
