@@ -3,10 +3,13 @@ subject which agencies received what about them, when and why."""
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
 
 import click
 import psycopg
@@ -24,16 +27,40 @@ from sync.audit.reader import (
     walk_chain,
 )
 from sync.audit.schema import create_store
+from sync.cli.options import data_dir_option
+from sync.errors import ConfigError
+from sync.stack.description import StackDescription
 
 _OPS = {"c": "created", "u": "updated", "d": "removed", "r": "initial copy"}
 
-dsn_option = click.option(
-    "--dsn",
-    envvar="GOVSYNC_AUDIT_DSN",
-    required=True,
-    show_envvar=True,
-    help="libpq connection string of the audit store.",
-)
+
+def dsn_option(command: Callable[..., None]) -> Callable[..., None]:
+    """``--dsn`` of the audit store; without it, the store of the stack in ``--data-dir``."""
+
+    @functools.wraps(command)
+    def resolved(*args: Any, dsn: str | None, data_dir: Path, **kwargs: Any) -> None:
+        command(*args, dsn=dsn or _described_store(data_dir), **kwargs)
+
+    with_dsn = click.option(
+        "--dsn",
+        envvar="GOVSYNC_AUDIT_DSN",
+        show_envvar=True,
+        help="libpq connection string of the audit store [default: from stack.json].",
+    )(resolved)
+    return data_dir_option(with_dsn)
+
+
+def _described_store(data_dir: Path) -> str:
+    try:
+        description = StackDescription.read(data_dir)
+    except ConfigError as exc:
+        raise click.UsageError(f"no --dsn given and {exc}") from None
+    for database in description.databases:
+        if database.role == "audit":
+            return database.dsn
+    raise click.UsageError(f"no --dsn given and the stack in {data_dir} has no audit store")
+
+
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 
 

@@ -215,6 +215,7 @@ def create_service(
         metrics=metrics,
         topic_ids=topic_ids,
         projections=projections,
+        audit_dsn=settings.audit_dsn,
     )
     consumer = SubscriptionConsumer(
         settings.client_config(), settings.group_id, contracts, settings.session_timeout

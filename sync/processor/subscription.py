@@ -17,6 +17,7 @@ from typing import TypeVar
 
 import psycopg
 
+from sync.audit import AuditTrail, Disclosure, disclosures_of
 from sync.contracts import Contract, EventCodec
 from sync.errors import DecodeError, SubscriptionStopped, is_retryable
 from sync.metrics import ProcessorMetrics
@@ -55,6 +56,7 @@ class Subscription:
         metrics: ProcessorMetrics,
         topic_ids: Mapping[str, str] | None = None,
         projections: Mapping[str, Projection] | None = None,
+        audit_dsn: str | None = None,
     ) -> None:
         self.agency = agency
         self.replica_dsn = replica_dsn
@@ -73,6 +75,10 @@ class Subscription:
         self.metrics = metrics
         self.topic_ids = dict(topic_ids or {})
         self._applier: Applier | None = None
+        # under a manifest, every applied record is a disclosure with a purpose and a legal
+        # basis, appended to the agency's audit chain
+        self.audit_dsn = audit_dsn if self.projections else None
+        self._audit: AuditTrail | None = None
         self._set_state("running")
 
     def _set_state(self, state: str) -> None:
@@ -92,16 +98,32 @@ class Subscription:
             self.metrics.events_consumed.labels(self.agency, topic).inc(
                 sum(1 for m in messages if m.topic == topic)
             )
-        deliveries = await self._retrying(lambda: self._decode(messages))
+        disclosures: dict[tuple[str, int, int], Disclosure] = {}
+        deliveries = await self._retrying(lambda: self._decode(messages, disclosures))
         if deliveries:
-            await self._retrying(lambda: self._apply(deliveries))
+            refused = await self._retrying(lambda: self._apply(deliveries))
+            for coordinates in refused:
+                disclosures.pop(coordinates, None)
+        if disclosures:
+            # after the replica commit, before the offsets move: a crash in between brings the
+            # batch again, and the chain skips what it already holds
+            await self._retrying(lambda: self._record(list(disclosures.values())))
 
     async def close(self) -> None:
         if self._applier is not None:
             await self._applier.conn.close()
             self._applier = None
+        if self._audit is not None:
+            await self._audit.close()
+            self._audit = None
 
-    async def _decode(self, messages: Sequence[RawMessage]) -> list[Delivery]:
+    async def _decode(
+        self,
+        messages: Sequence[RawMessage],
+        disclosures: dict[tuple[str, int, int], Disclosure],
+    ) -> list[Delivery]:
+        """Decode and project; what each applied record would disclose goes to
+        ``disclosures`` by topic, partition and offset."""
         wanted: set[int] = set()
         for m in messages:
             try:
@@ -124,14 +146,21 @@ class Subscription:
                     self.metrics.events_filtered.labels(self.agency, m.topic).inc()
                     deliveries.append(Delivery(event, m.topic, m.partition, m.offset, False))
                     continue
+                if self.audit_dsn is not None:
+                    for disclosure in disclosures_of(
+                        event, projected, projection.subscription, m.topic, self.agency
+                    ):
+                        disclosures[(m.topic, m.partition, m.offset)] = disclosure
                 event = projected
             deliveries.append(Delivery(event, m.topic, m.partition, m.offset))
         await self._dead_letter(letters)
         return deliveries
 
-    async def _apply(self, deliveries: Sequence[Delivery]) -> None:
+    async def _apply(self, deliveries: Sequence[Delivery]) -> set[tuple[str, int, int]]:
+        """Apply the batch; returns the coordinates of the events dead-lettered instead."""
         applier = await self._connected()
         started = time.monotonic()
+        refused: set[tuple[str, int, int]] = set()
         try:
             await applier.apply(deliveries)
         except psycopg.Error as exc:
@@ -142,10 +171,28 @@ class Subscription:
                 len(deliveries),
                 type(exc).__name__,
             )
-            await self._apply_one_by_one(applier, deliveries)
+            refused = await self._apply_one_by_one(applier, deliveries)
         self._observe(deliveries, time.monotonic() - started)
+        return refused
 
-    async def _apply_one_by_one(self, applier: Applier, deliveries: Sequence[Delivery]) -> None:
+    async def _record(self, disclosures: list[Disclosure]) -> None:
+        if self._audit is None:
+            assert self.audit_dsn is not None
+            self._audit = await AuditTrail.open(self.audit_dsn, self.agency)
+        started = time.monotonic()
+        try:
+            written = await self._audit.record(disclosures)
+        except psycopg.Error:
+            await self._audit.close()
+            self._audit = None
+            raise
+        self.metrics.audit_write_seconds.labels(self.agency).observe(time.monotonic() - started)
+        self.metrics.audit_entries.labels(self.agency).inc(written)
+        self.metrics.audit_duplicates.labels(self.agency).inc(len(disclosures) - written)
+
+    async def _apply_one_by_one(
+        self, applier: Applier, deliveries: Sequence[Delivery]
+    ) -> set[tuple[str, int, int]]:
         letters = []
         for delivery in deliveries:
             try:
@@ -163,6 +210,7 @@ class Subscription:
                     )
                 )
         await self._dead_letter(letters)
+        return {(letter.topic, letter.partition, letter.offset) for letter in letters}
 
     async def _raise_unless_event_error(self, exc: psycopg.Error, applier: Applier) -> None:
         """Return only for errors one event causes (a value the column cannot hold, a

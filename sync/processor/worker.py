@@ -3,6 +3,8 @@ agencies, or every subscribing agency of the manifest, each in its own consumer 
 
 from __future__ import annotations
 
+import logging
+
 import faust
 from prometheus_client import CollectorRegistry
 
@@ -20,11 +22,17 @@ from sync.processor.app import (
 )
 from sync.processor.deadletter import dead_letter_topic
 
+log = logging.getLogger(__name__)
+
 
 def run_worker(settings: ProcessorSettings, loglevel: str = "INFO") -> None:
     registry = CollectorRegistry()
     kafka = settings.client_config()
     hosted = [settings.for_agency(code) for code in agencies_of(settings)]
+    if settings.manifest is not None and settings.audit_dsn is None:
+        log.warning(
+            "GOVSYNC_AUDIT_DSN is unset: disclosures to %s are not audited", settings.agency
+        )
     shared = WorkerResources.create(settings, len(hosted), registry)
     subscribed = {agency.agency: subscriptions_of(agency) for agency in hosted}
     topics = {topic for contracts, _ in subscribed.values() for topic in contracts}

@@ -34,6 +34,7 @@ from sync.stack.supervisor import ProcessSpec, Supervisor
 log = logging.getLogger(__name__)
 
 REGISTRY_DB = "govsync_registry"
+AUDIT_DB = "govsync_audit"  # the disclosure audit, the operator's, never a subscriber's
 
 
 @dataclass
@@ -130,6 +131,7 @@ class EmbeddedFederation:
                         self.options.data_dir / "processors" / agency,
                         manifest=DEMO_MANIFEST,
                         hash_keys_file=self.hash_keys_file,
+                        audit_dsn=self.postgres.dsn(AUDIT_DB),
                     )
                 )
         self._ready = True
@@ -169,7 +171,12 @@ class EmbeddedFederation:
         )
 
     def _create_databases(self) -> None:
-        wanted = [*self.sources, *(f"replica_{a}" for a in self.subscribers), REGISTRY_DB]
+        wanted = [
+            *self.sources,
+            *(f"replica_{a}" for a in self.subscribers),
+            REGISTRY_DB,
+            AUDIT_DB,
+        ]
         with psycopg.connect(self.postgres.dsn(), autocommit=True) as conn:
             existing = {r[0] for r in conn.execute("SELECT datname FROM pg_database")}
             for name in wanted:
@@ -217,6 +224,7 @@ class EmbeddedFederation:
                 for a in self.subscribers
             ),
             DatabaseEntry("govsync", "registry", self.postgres.dsn(REGISTRY_DB), REGISTRY_DB),
+            DatabaseEntry("govsync", "audit", self.postgres.dsn(AUDIT_DB), AUDIT_DB),
         ]
         processes = self.supervisor.entries()
         self.description = StackDescription(

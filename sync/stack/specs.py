@@ -11,7 +11,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from sync.contracts import load_contracts
 from sync.kafka import group_lag
+from sync.policy import load_manifest
 from sync.stack.ports import free_port, port_open
 from sync.stack.supervisor import ProcessSpec
 
@@ -81,9 +83,11 @@ def processor_spec(
     name: str = "",
     manifest: Path | None = None,
     hash_keys_file: Path | None = None,
+    audit_dsn: str | None = None,
 ) -> ProcessSpec:
     """Without a manifest the agency receives every field of ``topics``; with one, what its
-    subscriptions allow (``topics`` then only names what to drain before stopping)."""
+    subscriptions allow (``topics`` then only names what to drain before stopping).
+    ``agency`` may name several agencies (see ``GOVSYNC_AGENCY``); each drains."""
     name = name or f"processor-{agency}"
     port = free_port()
     state_dir.mkdir(parents=True, exist_ok=True)
@@ -99,7 +103,9 @@ def processor_spec(
         env["GOVSYNC_MANIFEST"] = str(manifest)
     if hash_keys_file is not None:
         env["GOVSYNC_HASH_KEYS_FILE"] = str(hash_keys_file)
-    group = f"{kafka.topic_prefix}govsync-replica-{agency}"
+    if audit_dsn is not None:
+        env["GOVSYNC_AUDIT_DSN"] = audit_dsn
+    groups = [f"{kafka.topic_prefix}govsync-replica-{a}" for a in _hosted(agency, manifest)]
     prefixed = [kafka.topic_prefix + t for t in topics]
     return ProcessSpec(
         name=name,
@@ -109,8 +115,20 @@ def processor_spec(
         env=env,
         metrics_url=f"http://127.0.0.1:{port}/metrics",
         ready=lambda: port_open(port),
-        drained=lambda: not any(group_lag(kafka.bootstrap, group, prefixed).values()),
+        drained=lambda: (
+            not any(any(group_lag(kafka.bootstrap, group, prefixed).values()) for group in groups)
+        ),
     )
+
+
+def _hosted(agency: str, manifest: Path | None) -> list[str]:
+    """The agencies a processor hosts: ``*`` is every subscriber of the manifest."""
+    if agency.strip() != "*":
+        return [a.strip() for a in agency.split(",") if a.strip()]
+    if manifest is None:
+        return []
+    loaded = load_manifest(manifest, load_contracts())
+    return [a.code for a in loaded.agencies if loaded.subscriptions_of(a.code)]
 
 
 def registry_spec(store_dsn: str, logs: Path) -> tuple[ProcessSpec, str]:
