@@ -55,6 +55,15 @@ def verify(data_dir: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+def audit_cli(*args: str, dsn: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "sync.cli", "audit", *args, "--dsn", dsn],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
 def every_text_value(dsn: str) -> str:
     """All text the agency's database holds, in every table, as one string to search."""
     with psycopg.connect(dsn) as conn:
@@ -78,9 +87,16 @@ def test_agencies_receive_only_what_their_subscriptions_allow(
     keys = tmp_path / "hash_keys.json"
     keys.write_text(json.dumps({"gso_pseudonym": "k" * 40}))
     replicas = {a: stack.create_database(f"{pipeline.name}_{a}") for a in ("gso", "hanoi", "hcmc")}
+    audit = stack.create_database(f"{pipeline.name}_audit")
     pipeline.start_connector()
     for agency, dsn in replicas.items():
-        pipeline.start_processor(agency, dsn, manifest=str(DEMO_MANIFEST), hash_keys_file=str(keys))
+        pipeline.start_processor(
+            agency,
+            dsn,
+            manifest=str(DEMO_MANIFEST),
+            hash_keys_file=str(keys),
+            audit_dsn=audit,
+        )
     source = pipeline.source_rows()
     in_01 = sum(1 for r in source.values() if r[5] == "01")
     in_79 = sum(1 for r in source.values() if r[5] == "79")
@@ -133,6 +149,29 @@ def test_agencies_receive_only_what_their_subscriptions_allow(
     is_mover = sql.SQL("personal_id = {}").format(sql.Literal(mover))
     assert count(replicas["hanoi"], is_mover) == 0
     assert count(replicas["hcmc"], is_mover) == 1
+
+    # the audit tells the citizen who received what about them, and why; the statistics
+    # office received a pseudonym, but the operator's audit names the person
+    def disclosed() -> list[dict[str, object]]:
+        shown = audit_cli("citizen", mover, "--json", dsn=audit)
+        assert shown.returncode == 0, shown.stderr
+        return list(json.loads(shown.stdout))
+
+    def recorded() -> bool:
+        ops = [(d["agency"], d["op"]) for d in disclosed()]
+        return (
+            {("hanoi", "r"), ("hanoi", "d"), ("gso", "r")} <= set(ops)
+            and sum(1 for agency, _ in ops if agency == "gso") == 2
+            and sum(1 for agency, _ in ops if agency == "hcmc") == 1
+        )
+
+    pipeline.wait_for(recorded, "the move to be on the audit record")
+    for entry in disclosed():
+        assert entry["purpose"] and entry["legal_basis"]
+        if entry["agency"] == "gso":
+            assert "full_name" not in entry["fields"]
+    intact = audit_cli("verify", dsn=audit)
+    assert intact.returncode == 0, intact.stdout + intact.stderr
 
     # verify compares each replica with the projection of its source
     data_dir = pipeline.describe(replicas, DEMO_MANIFEST, keys)
