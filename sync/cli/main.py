@@ -6,7 +6,7 @@ import logging
 
 import click
 
-from sync.cli import connector, processor, registry, schemas, snapshot, status, up, verify
+from sync.cli import connector, dlq, processor, registry, schemas, snapshot, status, up, verify
 
 
 @click.group()
@@ -30,3 +30,4 @@ cli.add_command(status.status)
 cli.add_command(verify.verify)
 cli.add_command(snapshot.snapshot)
 cli.add_command(schemas.schemas)
+cli.add_command(dlq.dlq)
