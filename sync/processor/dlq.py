@@ -1,8 +1,9 @@
 """Reading an agency's dead-letter topic, and recording what became of each letter.
 
 Every record on ``govsync.dlq.<agency>`` is keyed by the original event's
-``topic/partition/offset``, so all records about one event sit in one partition, in order, and
-the last one says where it stands:
+``topic/partition/offset``, so all records about one event sit in one partition (both writers
+use the producer's default, key-hashing partitioner), in order, and the last one says where it
+stands:
 
 - a dead letter (written by the processor, see :mod:`sync.processor.deadletter`): *open*;
 - a resolution marker (written by ``govsync dlq replay``, header ``govsync.resolution``):
