@@ -122,3 +122,11 @@ class RegistrySettings(BaseSettings):
     registry_dsn: str = Field(description="libpq connection string of the registry's store")
     host: str = "127.0.0.1"
     port: int = 8081
+
+
+class DeadLetterSettings(KafkaSettings):
+    """What ``govsync dlq list`` needs: the agency and the broker, from the processor's own
+    variables; it reads no replica and no registry."""
+
+    registry_url: str = Field(default="", description="Not needed to list dead letters")
+    agency: str = Field(description="Subscribing agency code")

@@ -6,7 +6,18 @@ import logging
 
 import click
 
-from sync.cli import audit, connector, processor, registry, schemas, snapshot, status, up, verify
+from sync.cli import (
+    audit,
+    connector,
+    dlq,
+    processor,
+    registry,
+    schemas,
+    snapshot,
+    status,
+    up,
+    verify,
+)
 
 
 @click.group()
@@ -31,3 +42,4 @@ cli.add_command(verify.verify)
 cli.add_command(snapshot.snapshot)
 cli.add_command(schemas.schemas)
 cli.add_command(audit.audit)
+cli.add_command(dlq.dlq)
