@@ -27,7 +27,7 @@ from connectors.postgres.snapshot import (
 from connectors.postgres.toast import fill_unchanged
 from sync.config import ConnectorSettings
 from sync.contracts import Contract, load_contracts
-from sync.errors import ConfigError, is_retryable
+from sync.errors import ConfigError, SourceNotReady, is_retryable
 from sync.kafka import ensure_topics
 from sync.metrics import ConnectorMetrics
 from sync.types import ChangeEvent, TableRef
@@ -58,12 +58,20 @@ class Connector:
         self.contracts = contracts_for(settings)
         self.stopping = threading.Event()
 
+    STATES = ("starting", "running", "not_ready")
+
     def run(self) -> None:
-        """Run until :attr:`stopping` is set. Transient failures are retried with backoff."""
+        """Run until :attr:`stopping` is set. Transient failures are retried with backoff; a
+        source that does not meet a precondition raises :class:`SourceNotReady`."""
         backoff = 0.5
+        self._set_state("starting")
         while not self.stopping.is_set():
             try:
                 self._run_once()
+            except SourceNotReady as exc:
+                self._set_state("not_ready")
+                self.metrics.precondition_failures.labels(self.settings.source, exc.check).inc()
+                raise
             except Exception as exc:
                 if not is_retryable(exc):
                     raise
@@ -73,10 +81,31 @@ class Connector:
                 self.stopping.wait(backoff)
                 backoff = min(backoff * 2, 30)
 
+    def _set_state(self, state: str) -> None:
+        for name in self.STATES:
+            self.metrics.state.labels(self.settings.source, name).set(int(name == state))
+
     def _run_once(self) -> None:
         s = self.settings
+        with SlotReader(s.source_dsn, s.slot_name, s.publication, s.source) as reader:
+            reader.check_preconditions()
+            reader.check_tables({t: c.key_fields for t, c in self.contracts.items()})
+            with self._publisher() as publisher:
+                ensure_topics(s.client_config(), publisher.topics(), s.partitions)
+                snapshots = Snapshots(s, self.contracts, self.metrics)
+                try:
+                    tables = [(t.schema, t.name) for t in [*self.contracts, WATERMARK_TABLE]]
+                    reader.ensure_publication(tables)
+                    reader.ensure_slot()
+                    self._recover_invalidated_slot(reader, snapshots)
+                    self._stream(reader, publisher, snapshots)
+                finally:
+                    snapshots.close()
+
+    def _publisher(self) -> Publisher:
+        s = self.settings
         dbname = psycopg.conninfo.conninfo_to_dict(s.source_dsn).get("dbname", "")
-        publisher = Publisher(
+        return Publisher(
             s.client_config(),
             s.registry_url,
             self.contracts,
@@ -85,22 +114,6 @@ class Connector:
             topic_prefix=s.topic_prefix,
             metrics=self.metrics,
         )
-        try:
-            ensure_topics(s.client_config(), publisher.topics(), s.partitions)
-            with SlotReader(s.source_dsn, s.slot_name, s.publication, s.source) as reader:
-                reader.check_preconditions()
-                snapshots = Snapshots(s, self.contracts, self.metrics)
-                tables = [(t.schema, t.name) for t in [*self.contracts, WATERMARK_TABLE]]
-                reader.check_tables(tables)
-                reader.ensure_publication(tables)
-                reader.ensure_slot()
-                self._recover_invalidated_slot(reader, snapshots)
-                try:
-                    self._stream(reader, publisher, snapshots)
-                finally:
-                    snapshots.close()
-        finally:
-            publisher.close()
 
     def _stream(self, reader: SlotReader, publisher: Publisher, snapshots: Snapshots) -> None:
         keys = {t: c.key_fields for t, c in self.contracts.items()}
@@ -109,6 +122,7 @@ class Connector:
         released = reader.confirmed()
         last_lag_check = 0.0
         idle_wait = self.settings.poll_interval
+        self._set_state("running")
         while not self.stopping.is_set():
             snapshots.open_chunk_if_due()
             peeked = reader.peek(self.settings.max_changes)

@@ -101,6 +101,12 @@ class Publisher:
     def topics(self) -> list[str]:
         return [route.topic for route in self._routes.values()]
 
+    def __enter__(self) -> Publisher:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def close(self) -> None:
         self._producer.flush(30)
 
