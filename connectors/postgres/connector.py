@@ -92,6 +92,7 @@ class Connector:
             reader.check_tables({t: c.key_fields for t, c in self.contracts.items()})
             with self._publisher() as publisher:
                 ensure_topics(s.client_config(), publisher.topics(), s.partitions)
+                ensure_topics(s.client_config(), [publisher.dead_letter_topic], 1)
                 snapshots = Snapshots(s, self.contracts, self.metrics)
                 try:
                     tables = [(t.schema, t.name) for t in [*self.contracts, WATERMARK_TABLE]]
@@ -113,6 +114,7 @@ class Connector:
             source_db=str(dbname),
             topic_prefix=s.topic_prefix,
             metrics=self.metrics,
+            max_message_bytes=s.max_message_bytes,
         )
 
     def _stream(self, reader: SlotReader, publisher: Publisher, snapshots: Snapshots) -> None:
