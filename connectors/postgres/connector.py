@@ -9,11 +9,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Mapping
 
 import psycopg
 
 from connectors.postgres.changes import ChangeDecoder, DecodedBatch
 from connectors.postgres.delivery import Publisher
+from connectors.postgres.evolution import SchemaWatch
 from connectors.postgres.slot import SlotReader
 from connectors.postgres.snapshot import (
     WATERMARK_KEY,
@@ -99,7 +101,17 @@ class Connector:
                     reader.ensure_publication(tables)
                     reader.ensure_slot()
                     self._recover_invalidated_slot(reader, snapshots)
-                    self._stream(reader, publisher, snapshots)
+                    watch = SchemaWatch(
+                        s.source,
+                        s.slot_name,
+                        self.contracts,
+                        publisher,
+                        self.metrics,
+                        snapshots.reader.connection,
+                    )
+                    watch.start(snapshots.request_again)
+                    snapshots.stopped = watch.stopped
+                    self._stream(reader, publisher, snapshots, watch)
                 finally:
                     snapshots.close()
 
@@ -117,7 +129,9 @@ class Connector:
             max_message_bytes=s.max_message_bytes,
         )
 
-    def _stream(self, reader: SlotReader, publisher: Publisher, snapshots: Snapshots) -> None:
+    def _stream(
+        self, reader: SlotReader, publisher: Publisher, snapshots: Snapshots, watch: SchemaWatch
+    ) -> None:
         keys = {t: c.key_fields for t, c in self.contracts.items()}
         decoder = ChangeDecoder(self.settings.source, {**keys, WATERMARK_TABLE: WATERMARK_KEY})
         source = self.settings.source
@@ -129,8 +143,9 @@ class Connector:
             snapshots.open_chunk_if_due()
             peeked = reader.peek(self.settings.max_changes)
             batch = decoder.decode(peeked.messages)
+            watch.on_relations(batch.relations)
             changes = fill_unchanged(snapshots.reader.connection, batch.events, keys)
-            events = snapshots.window(changes)
+            events = watch.keep(snapshots.window(changes))  # recorded before the slot moves
             if events:
                 publisher.publish(events)
                 self._observe_delivery(batch)
@@ -203,6 +218,7 @@ class Snapshots:
         self.state.request(list(contracts))  # tables never snapshotted
         self.reader = ChunkReader(settings.source_dsn, settings.slot_name, settings.snapshot_chunk)
         self.chunk: Chunk | None = None
+        self.stopped: Mapping[TableRef, object] = {}  # tables whose capture is stopped
         self._checked_at = 0.0
 
     @property
@@ -216,7 +232,7 @@ class Snapshots:
     def open_chunk_if_due(self) -> None:
         if self.chunk is not None or time.monotonic() - self._checked_at < self.RECHECK_SECONDS:
             return
-        pending = self.state.pending()
+        pending = [p for p in self.state.pending() if p[0] not in map(str, self.stopped)]
         if not pending:
             self._checked_at = time.monotonic()
             return

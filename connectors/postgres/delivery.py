@@ -20,9 +20,10 @@ from dataclasses import asdict, dataclass
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
+from confluent_kafka.schema_registry.error import SchemaRegistryError
 
 from sync.contracts import Contract, EventCodec, envelope_schema
-from sync.errors import Retryable
+from sync.errors import RegistryError, RegistryUnavailable, Retryable
 from sync.metrics import ConnectorMetrics
 from sync.types import ChangeEvent, TableRef
 
@@ -94,11 +95,32 @@ class Publisher:
         self._producer = Producer(
             {**kafka, **PRODUCER_DEFAULTS, "message.max.bytes": max_message_bytes}
         )
-        registry = SchemaRegistryClient({"url": registry_url})
+        self._registry = SchemaRegistryClient({"url": registry_url})
+        self._source_db = source_db
         self._routes = {
-            table: _register(registry, contract, topic_prefix, source_db)
+            table: _register(self._registry, contract, topic_prefix, source_db)
             for table, contract in contracts.items()
         }
+
+    def evolve(self, table: TableRef, contract: Contract) -> int:
+        """Register ``contract``'s envelope under the table's value subject (the subject's
+        compatibility level decides) and encode the table's next events with it. Returns the
+        schema id; raises :class:`RegistryError` when the registry refuses it."""
+        route = self._routes[table]
+        subject = f"{route.topic}-value"
+        schema = Schema(json.dumps(envelope_schema(contract)), "AVRO")
+        try:
+            value_id = self._registry.register_schema(subject, schema)
+        except SchemaRegistryError as exc:
+            status, code, message = exc.http_status_code, exc.error_code, exc.error_message
+            if status in (409, 422):
+                raise RegistryError(status, code, message) from None
+            raise RegistryUnavailable(f"registry: {exc.error_message}") from exc
+        except (OSError, TimeoutError) as exc:
+            raise RegistryUnavailable(f"registry unreachable: {exc}") from exc
+        codec = EventCodec(contract, source_db=self._source_db)
+        self._routes[table] = _Route(route.topic, codec, route.key_id, value_id)
+        return value_id
 
     def publish(self, events: Sequence[ChangeEvent]) -> None:
         failures: list[KafkaError] = []
