@@ -232,7 +232,8 @@ class Snapshots:
     def open_chunk_if_due(self) -> None:
         if self.chunk is not None or time.monotonic() - self._checked_at < self.RECHECK_SECONDS:
             return
-        pending = [p for p in self.state.pending() if p[0] not in map(str, self.stopped)]
+        stopped = {str(t) for t in self.stopped}
+        pending = [p for p in self.state.pending() if p[0] not in stopped]
         if not pending:
             self._checked_at = time.monotonic()
             return

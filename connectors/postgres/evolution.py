@@ -1,7 +1,10 @@
 """Source schema changes, seen in pgoutput Relation messages (and in the catalog at start).
 
 pgoutput describes a table's columns before its first change in every decoding session and
-again after ``ALTER TABLE``. When they differ from the table's contract:
+again after ``ALTER TABLE``. The columns a table had when its capture began, and every column
+seen since, are kept in ``govsync.captured_columns``: a column the contract leaves out on
+purpose stays unpublished, and only a column that appears later counts as added, even when it
+was added while the connector was down. When the columns differ from the table's contract:
 
 * a compatible change (a column added, an optional one dropped) is registered as the next
   version of the value subject -- the subject's compatibility level decides -- and the table's
@@ -63,13 +66,17 @@ class SchemaWatch:
         self.contracts = dict(contracts)
         self._conn = conn
         self._seen: dict[TableRef, tuple[tuple[str, int, int], ...]] = {}
+        self._known: dict[TableRef, set[str]] = {}  # every column seen: the baseline
+        self._added: dict[TableRef, set[str]] = {}  # columns this connector added to contracts
         self.stopped: dict[TableRef, Position] = {}
 
     def start(self, request_snapshot: Callable[[list[TableRef]], None]) -> None:
         """Compare every table with the catalog; resume stopped tables whose contract fits."""
         previously = self._stopped_rows()
         for table in self.contracts:
-            self._compare(table, self._catalog_columns(table), FROM_START)
+            columns = self._catalog_columns(table)
+            self._load_columns(table, columns)
+            self._compare(table, columns, FROM_START)
         resumed = [t for t in previously if t not in self.stopped]
         for table in resumed:
             log.info("table %s fits its contract again: capture resumes with a snapshot", table)
@@ -120,8 +127,11 @@ class SchemaWatch:
             return
         self._seen[table] = shape
         contract = self.contracts[table]
-        change = diff(contract, columns)
+        fields = set(contract.field_names)
+        unpublished = self._known[table] - self._added[table] - fields
+        change = diff(contract, columns, unpublished)
         if not change.changed:
+            self._save_columns(table, columns)
             return
         if change.problems:
             self._stop(table, position, "; ".join(change.problems))
@@ -133,6 +143,8 @@ class SchemaWatch:
             self._stop(table, position, f"the registry refuses the evolved contract: {exc}")
             return
         self.contracts[table] = evolved
+        self._added[table] |= set(change.added)
+        self._save_columns(table, columns)
         self.metrics.schema_changes.labels(self.source, str(table), "evolved").inc()
         log.warning(
             "source schema change of %s (%s): registered as schema id %s of %s; events carry "
@@ -160,6 +172,30 @@ class SchemaWatch:
             "snapshot it again",
             table,
             reason,
+        )
+
+    def _load_columns(self, table: TableRef, catalog: list[pgoutput.Column]) -> None:
+        """The table's baseline; on its first capture, the columns it has now."""
+        row = self._conn.execute(
+            "SELECT known, added FROM govsync.captured_columns "
+            "WHERE slot_name = %s AND table_name = %s",
+            (self.slot, str(table)),
+        ).fetchone()
+        if row is None:
+            self._known[table], self._added[table] = set(), set()
+            self._save_columns(table, catalog)
+            return
+        self._known[table], self._added[table] = set(row[0]), set(row[1])
+
+    def _save_columns(self, table: TableRef, columns: Iterable[pgoutput.Column]) -> None:
+        """Remember ``columns`` as seen; called only when the table may go on with them, so
+        a column that stopped it still counts as added after a restart."""
+        self._known[table] = {c.name for c in columns}
+        self._conn.execute(
+            "INSERT INTO govsync.captured_columns (slot_name, table_name, known, added) "
+            "VALUES (%s, %s, %s, %s) ON CONFLICT (slot_name, table_name) DO UPDATE SET "
+            "known = excluded.known, added = excluded.added",
+            (self.slot, str(table), sorted(self._known[table]), sorted(self._added[table])),
         )
 
     def _stopped_rows(self) -> list[TableRef]:

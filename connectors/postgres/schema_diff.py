@@ -4,6 +4,8 @@ Pure: the columns come from a pgoutput Relation message (or the catalog, describ
 way) and the answer is data. Column types are compared through the contract's own Avro -> SQL
 mapping (:func:`sync.contracts.columns.sql_type_of`), so the two directions cannot disagree.
 
+* A column the table had when capture began and the contract leaves out stays unpublished: a
+  contract may publish part of a table.
 * An added column becomes an optional field, ``["null", T]`` with default null: events written
   before it existed carry null, and readers of the older contract ignore it. It is classified
   ``sensitive_personal`` until a reviewer says otherwise, so no subscription's allow-list takes
@@ -17,7 +19,7 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -136,8 +138,11 @@ def fits(contract_sql: str, column_sql: str | None) -> bool:
     return bool(ours and theirs and ours[2] == theirs[2] and int(theirs[1]) <= int(ours[1]))
 
 
-def diff(contract: Contract, columns: Sequence[Column]) -> SchemaDiff:
-    """How ``columns`` (as published, in order) differ from ``contract``'s row."""
+def diff(
+    contract: Contract, columns: Sequence[Column], unpublished: Collection[str] = ()
+) -> SchemaDiff:
+    """How ``columns`` (as published, in order) differ from ``contract``'s row. Columns in
+    ``unpublished`` were left out of the contract on purpose and are never added."""
     fields = {f["name"]: f for f in contract.row_schema["fields"]}
     by_name = {c.name: c for c in columns}
     problems: list[str] = []
@@ -158,7 +163,7 @@ def diff(contract: Contract, columns: Sequence[Column]) -> SchemaDiff:
                 f"field holds {wanted}"
             )
         kept.append(field)
-    added = [c for c in columns if c.name not in fields]
+    added = [c for c in columns if c.name not in fields and c.name not in unpublished]
     for column in added:
         new, problem = _new_field(column)
         if problem:

@@ -69,6 +69,13 @@ CREATE TABLE IF NOT EXISTS govsync.stopped_table (
     stopped_at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (slot_name, table_name)
 );
+CREATE TABLE IF NOT EXISTS govsync.captured_columns (
+    slot_name text NOT NULL,
+    table_name text NOT NULL,
+    known text[] NOT NULL,
+    added text[] NOT NULL DEFAULT '{}',
+    PRIMARY KEY (slot_name, table_name)
+);
 CREATE TABLE IF NOT EXISTS govsync.stopped_key (
     slot_name text NOT NULL,
     table_name text NOT NULL,

@@ -70,3 +70,9 @@ def test_column_types_map_through_the_contracts_own_sql_names() -> None:
     assert fits("bigint", "integer") and not fits("integer", "bigint")
     assert fits("numeric(14,3)", "numeric(10,3)") and not fits("numeric(14,3)", "numeric(14,2)")
     assert fits("text", None) and not fits("date", None)
+
+
+def test_a_column_left_out_on_purpose_is_not_added(survey: Contract) -> None:
+    memo = Column(0, "internal_memo", TEXT, -1)
+    assert not diff(survey, columns(memo), unpublished={"internal_memo"}).changed
+    assert diff(survey, columns(memo)).added == ("internal_memo",)
