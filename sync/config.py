@@ -61,6 +61,17 @@ class ConnectorSettings(KafkaSettings):
     snapshot_chunk: int = Field(default=5_000, ge=1)
     metrics_port: int = Field(default=0, description="Port of /metrics; 0 disables it")
     metrics_host: str = Field(default="127.0.0.1", description="Address /metrics listens on")
+    max_message_bytes: int = Field(
+        default=1_000_000,
+        ge=1_000,
+        description="Largest message the producer sends (its message.max.bytes); a change "
+        "above it goes to the connector's dead-letter topic. At most the topics' limit",
+    )
+    failure_linger: float = Field(
+        default=30.0,
+        ge=0,
+        description="Seconds /metrics keeps serving a fatal error before the process exits",
+    )
     schemas_dir: Path | None = None
 
     @property

@@ -74,11 +74,14 @@ class DecodeError(Fatal):
 
 
 class SourceNotReady(Fatal):
-    """A source database does not meet a capture precondition (wal_level, privileges, keys)."""
+    """A source database does not meet a capture precondition (wal_level, privileges, keys).
+    ``check`` names the precondition in a word, for metrics: ``wal_level``, ``replication``,
+    ``table_missing``, ``select_privilege``, ``key``."""
 
-    def __init__(self, message: str, *, source: str = "") -> None:
-        super().__init__(message, source=source)
+    def __init__(self, message: str, *, source: str = "", check: str = "") -> None:
+        super().__init__(message, source=source, check=check)
         self.source = source
+        self.check = check
 
 
 class RegistryError(GovsyncError):

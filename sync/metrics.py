@@ -26,11 +26,46 @@ class ConnectorMetrics:
     acknowledged_lsn: Gauge
     last_heartbeat_timestamp: Gauge
     slot_invalidations: Counter
+    state: Gauge
+    precondition_failures: Counter
+    events_dead_lettered: Counter
+    schema_changes: Counter
+    table_stopped: Gauge
 
     @classmethod
     def create(cls, registry: CollectorRegistry, prefix: str = "govsync") -> ConnectorMetrics:
         labels = ("source",)
         return cls(
+            state=Gauge(
+                f"{prefix}_connector_state",
+                "1 for the connector's current state (starting, running, not_ready), else 0",
+                ("source", "state"),
+                registry=registry,
+            ),
+            precondition_failures=Counter(
+                f"{prefix}_connector_precondition_failures_total",
+                "Starts refused because the source does not meet a capture precondition",
+                ("source", "check"),
+                registry=registry,
+            ),
+            events_dead_lettered=Counter(
+                f"{prefix}_connector_events_dead_lettered_total",
+                "Changes the broker cannot take, recorded on the connector's dead-letter topic",
+                ("source", "table", "reason"),
+                registry=registry,
+            ),
+            schema_changes=Counter(
+                f"{prefix}_connector_schema_changes_total",
+                "Source table changes seen in relation messages, by outcome (evolved, stopped)",
+                ("source", "table", "outcome"),
+                registry=registry,
+            ),
+            table_stopped=Gauge(
+                f"{prefix}_connector_table_stopped",
+                "1 while a table's capture is stopped by an incompatible source schema change",
+                ("source", "table"),
+                registry=registry,
+            ),
             changes_captured=Counter(
                 f"{prefix}_connector_changes_captured_total",
                 "Row changes read from the source's replication slot",

@@ -2,7 +2,7 @@ import os
 
 from hypothesis import settings
 
-pytest_plugins = ["tests.fixtures.stack", "tests.fixtures.pipeline"]
+pytest_plugins = ["tests.fixtures.stack", "tests.fixtures.pipeline", "tests.fixtures.capture"]
 
 # CI replays the same examples every run; locally hypothesis keeps exploring new ones
 settings.register_profile("ci", derandomize=True, deadline=None)

@@ -29,6 +29,7 @@ class _Unchanged:
 
 
 UNCHANGED = _Unchanged()
+_START = Position(Lsn(0), 0)
 
 
 @dataclass
@@ -36,6 +37,8 @@ class DecodedBatch:
     events: list[ChangeEvent] = field(default_factory=list)
     end_lsn: Lsn | None = None  # where the slot may advance once ``events`` are acknowledged
     captured: Counter[str] = field(default_factory=Counter)  # changes per table
+    # Relation messages of captured tables, with the position of the first change after each
+    relations: list[tuple[Position, pgoutput.Relation]] = field(default_factory=list)
 
 
 @dataclass
@@ -69,6 +72,9 @@ class ChangeDecoder:
                 txn = None
             elif isinstance(message, pgoutput.Relation):
                 self.relations.add(message)
+                if TableRef(message.namespace, message.name) in self.key_columns:
+                    at = Position(txn.commit_lsn, len(txn.events) + 1) if txn else _START
+                    batch.relations.append((at, message))
             elif isinstance(message, pgoutput.Truncate):
                 self._on_truncate(message)
             elif isinstance(message, pgoutput.Insert | pgoutput.Update | pgoutput.Delete):

@@ -9,11 +9,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Mapping
 
 import psycopg
 
 from connectors.postgres.changes import ChangeDecoder, DecodedBatch
 from connectors.postgres.delivery import Publisher
+from connectors.postgres.evolution import SchemaWatch
 from connectors.postgres.slot import SlotReader
 from connectors.postgres.snapshot import (
     WATERMARK_KEY,
@@ -27,7 +29,7 @@ from connectors.postgres.snapshot import (
 from connectors.postgres.toast import fill_unchanged
 from sync.config import ConnectorSettings
 from sync.contracts import Contract, load_contracts
-from sync.errors import ConfigError, is_retryable
+from sync.errors import ConfigError, SourceNotReady, is_retryable
 from sync.kafka import ensure_topics
 from sync.metrics import ConnectorMetrics
 from sync.types import ChangeEvent, TableRef
@@ -58,12 +60,20 @@ class Connector:
         self.contracts = contracts_for(settings)
         self.stopping = threading.Event()
 
+    STATES = ("starting", "running", "not_ready")
+
     def run(self) -> None:
-        """Run until :attr:`stopping` is set. Transient failures are retried with backoff."""
+        """Run until :attr:`stopping` is set. Transient failures are retried with backoff; a
+        source that does not meet a precondition raises :class:`SourceNotReady`."""
         backoff = 0.5
+        self._set_state("starting")
         while not self.stopping.is_set():
             try:
                 self._run_once()
+            except SourceNotReady as exc:
+                self._set_state("not_ready")
+                self.metrics.precondition_failures.labels(self.settings.source, exc.check).inc()
+                raise
             except Exception as exc:
                 if not is_retryable(exc):
                     raise
@@ -73,10 +83,42 @@ class Connector:
                 self.stopping.wait(backoff)
                 backoff = min(backoff * 2, 30)
 
+    def _set_state(self, state: str) -> None:
+        for name in self.STATES:
+            self.metrics.state.labels(self.settings.source, name).set(int(name == state))
+
     def _run_once(self) -> None:
         s = self.settings
+        with SlotReader(s.source_dsn, s.slot_name, s.publication, s.source) as reader:
+            reader.check_preconditions()
+            reader.check_tables({t: c.key_fields for t, c in self.contracts.items()})
+            with self._publisher() as publisher:
+                ensure_topics(s.client_config(), publisher.topics(), s.partitions)
+                ensure_topics(s.client_config(), [publisher.dead_letter_topic], 1)
+                snapshots = Snapshots(s, self.contracts, self.metrics)
+                try:
+                    tables = [(t.schema, t.name) for t in [*self.contracts, WATERMARK_TABLE]]
+                    reader.ensure_publication(tables)
+                    reader.ensure_slot()
+                    self._recover_invalidated_slot(reader, snapshots)
+                    watch = SchemaWatch(
+                        s.source,
+                        s.slot_name,
+                        self.contracts,
+                        publisher,
+                        self.metrics,
+                        snapshots.reader.connection,
+                    )
+                    watch.start(snapshots.request_again)
+                    snapshots.stopped = watch.stopped
+                    self._stream(reader, publisher, snapshots, watch)
+                finally:
+                    snapshots.close()
+
+    def _publisher(self) -> Publisher:
+        s = self.settings
         dbname = psycopg.conninfo.conninfo_to_dict(s.source_dsn).get("dbname", "")
-        publisher = Publisher(
+        return Publisher(
             s.client_config(),
             s.registry_url,
             self.contracts,
@@ -84,37 +126,26 @@ class Connector:
             source_db=str(dbname),
             topic_prefix=s.topic_prefix,
             metrics=self.metrics,
+            max_message_bytes=s.max_message_bytes,
         )
-        try:
-            ensure_topics(s.client_config(), publisher.topics(), s.partitions)
-            with SlotReader(s.source_dsn, s.slot_name, s.publication, s.source) as reader:
-                reader.check_preconditions()
-                snapshots = Snapshots(s, self.contracts, self.metrics)
-                tables = [(t.schema, t.name) for t in [*self.contracts, WATERMARK_TABLE]]
-                reader.check_tables(tables)
-                reader.ensure_publication(tables)
-                reader.ensure_slot()
-                self._recover_invalidated_slot(reader, snapshots)
-                try:
-                    self._stream(reader, publisher, snapshots)
-                finally:
-                    snapshots.close()
-        finally:
-            publisher.close()
 
-    def _stream(self, reader: SlotReader, publisher: Publisher, snapshots: Snapshots) -> None:
+    def _stream(
+        self, reader: SlotReader, publisher: Publisher, snapshots: Snapshots, watch: SchemaWatch
+    ) -> None:
         keys = {t: c.key_fields for t, c in self.contracts.items()}
         decoder = ChangeDecoder(self.settings.source, {**keys, WATERMARK_TABLE: WATERMARK_KEY})
         source = self.settings.source
         released = reader.confirmed()
         last_lag_check = 0.0
         idle_wait = self.settings.poll_interval
+        self._set_state("running")
         while not self.stopping.is_set():
             snapshots.open_chunk_if_due()
             peeked = reader.peek(self.settings.max_changes)
             batch = decoder.decode(peeked.messages)
+            watch.on_relations(batch.relations)
             changes = fill_unchanged(snapshots.reader.connection, batch.events, keys)
-            events = snapshots.window(changes)
+            events = watch.keep(snapshots.window(changes))  # recorded before the slot moves
             if events:
                 publisher.publish(events)
                 self._observe_delivery(batch)
@@ -187,6 +218,7 @@ class Snapshots:
         self.state.request(list(contracts))  # tables never snapshotted
         self.reader = ChunkReader(settings.source_dsn, settings.slot_name, settings.snapshot_chunk)
         self.chunk: Chunk | None = None
+        self.stopped: Mapping[TableRef, object] = {}  # tables whose capture is stopped
         self._checked_at = 0.0
 
     @property
@@ -200,7 +232,8 @@ class Snapshots:
     def open_chunk_if_due(self) -> None:
         if self.chunk is not None or time.monotonic() - self._checked_at < self.RECHECK_SECONDS:
             return
-        pending = self.state.pending()
+        stopped = {str(t) for t in self.stopped}
+        pending = [p for p in self.state.pending() if p[0] not in stopped]
         if not pending:
             self._checked_at = time.monotonic()
             return

@@ -1,19 +1,29 @@
 """Delivery of change events to Kafka: Avro with registered contracts, idempotent producer,
 ``acks=all``. :meth:`Publisher.publish` returns only when the broker acknowledged every event
-of the batch, and raises otherwise, so the caller advances the source only after success."""
+of the batch, and raises otherwise, so the caller advances the source only after success.
+
+A change whose message exceeds the producer's ``message.max.bytes`` (GOVSYNC_MAX_MESSAGE_BYTES,
+to be kept at or below the topics' ``max.message.bytes``) can never be delivered: retrying it
+would stop capture for good. It is recorded on the connector's dead-letter topic instead -- its
+table, position, event id, size and the reason, never a field value -- and counted, and
+capture goes on. Replicas miss that change until the row changes again.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
+import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass
 
-from confluent_kafka import KafkaError, Message, Producer
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
+from confluent_kafka.schema_registry.error import SchemaRegistryError
 
 from sync.contracts import Contract, EventCodec, envelope_schema
-from sync.errors import Retryable
+from sync.errors import RegistryError, RegistryUnavailable, Retryable
 from sync.metrics import ConnectorMetrics
 from sync.types import ChangeEvent, TableRef
 
@@ -30,8 +40,32 @@ PRODUCER_DEFAULTS = {
 }
 
 
+DEFAULT_MAX_MESSAGE_BYTES = 1_000_000  # below Kafka's default broker limit (1,048,588)
+
+
 class DeliveryFailed(Retryable):
     """The broker did not acknowledge some events; nothing was advanced, they are sent again."""
+
+
+@dataclass(frozen=True)
+class ConnectorDeadLetter:
+    """Why a change could not be published, and where it is in the source; no field values."""
+
+    source: str
+    table: str
+    topic: str
+    lsn: str
+    index: int
+    event_id: str
+    op: str
+    size_bytes: int
+    limit_bytes: int
+    reason: str  # a short, bounded code: too_large
+    error: str
+
+
+def dead_letter_topic(prefix: str, source: str) -> str:
+    return f"{prefix}govsync.dlq.connector.{source}"
 
 
 class _Route:
@@ -52,15 +86,41 @@ class Publisher:
         source_db: str,
         topic_prefix: str = "",
         metrics: ConnectorMetrics | None = None,
+        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
     ) -> None:
         self.source = source
         self.metrics = metrics
-        self._producer = Producer({**kafka, **PRODUCER_DEFAULTS})
-        registry = SchemaRegistryClient({"url": registry_url})
+        self.max_message_bytes = max_message_bytes
+        self.dead_letter_topic = dead_letter_topic(topic_prefix, source)
+        self._producer = Producer(
+            {**kafka, **PRODUCER_DEFAULTS, "message.max.bytes": max_message_bytes}
+        )
+        self._registry = SchemaRegistryClient({"url": registry_url})
+        self._source_db = source_db
         self._routes = {
-            table: _register(registry, contract, topic_prefix, source_db)
+            table: _register(self._registry, contract, topic_prefix, source_db)
             for table, contract in contracts.items()
         }
+
+    def evolve(self, table: TableRef, contract: Contract) -> int:
+        """Register ``contract``'s envelope under the table's value subject (the subject's
+        compatibility level decides) and encode the table's next events with it. Returns the
+        schema id; raises :class:`RegistryError` when the registry refuses it."""
+        route = self._routes[table]
+        subject = f"{route.topic}-value"
+        schema = Schema(json.dumps(envelope_schema(contract)), "AVRO")
+        try:
+            value_id = self._registry.register_schema(subject, schema)
+        except SchemaRegistryError as exc:
+            status, code, message = exc.http_status_code, exc.error_code, exc.error_message
+            if status in (409, 422):
+                raise RegistryError(status, code, message) from None
+            raise RegistryUnavailable(f"registry: {exc.error_message}") from exc
+        except (OSError, TimeoutError) as exc:
+            raise RegistryUnavailable(f"registry unreachable: {exc}") from exc
+        codec = EventCodec(contract, source_db=self._source_db)
+        self._routes[table] = _Route(route.topic, codec, route.key_id, value_id)
+        return value_id
 
     def publish(self, events: Sequence[ChangeEvent]) -> None:
         failures: list[KafkaError] = []
@@ -69,20 +129,80 @@ class Publisher:
             if error is not None:
                 failures.append(error)
 
+        letters: list[ConnectorDeadLetter] = []
         for event in events:
             route = self._routes[event.table]
             key, value = route.codec.encode(event, route.key_id, route.value_id)
-            self._produce(route.topic, key, value, on_delivery)
+            try:
+                self._produce(route.topic, key, value, on_delivery)
+            except KafkaException as exc:
+                if exc.args[0].code() != KafkaError.MSG_SIZE_TOO_LARGE:
+                    raise
+                letter = self._too_large(event, route.topic, len(key) + len(value), exc)
+                self._produce_dead_letter(letter, on_delivery)
+                letters.append(letter)
         remaining = self._producer.flush(60)
         if failures or remaining:
             if self.metrics:
                 self.metrics.produce_errors.labels(self.source).inc(len(failures) + remaining)
             first = failures[0] if failures else f"{remaining} still queued after 60 s"
             raise DeliveryFailed(f"broker did not acknowledge {len(events)} events: {first}")
-        if self.metrics:
-            per_topic = Counter(self._routes[event.table].topic for event in events)
-            for topic, count in per_topic.items():
+        self._count(events, letters)
+
+    def _count(self, events: Sequence[ChangeEvent], letters: list[ConnectorDeadLetter]) -> None:
+        if not self.metrics:
+            return
+        per_topic = Counter(self._routes[event.table].topic for event in events)
+        for letter in letters:
+            per_topic[letter.topic] -= 1
+            self.metrics.events_dead_lettered.labels(self.source, letter.table, letter.reason).inc()
+        for topic, count in per_topic.items():
+            if count:
                 self.metrics.events_produced.labels(self.source, topic).inc(count)
+
+    def _too_large(
+        self, event: ChangeEvent, topic: str, size: int, exc: KafkaException
+    ) -> ConnectorDeadLetter:
+        letter = ConnectorDeadLetter(
+            source=self.source,
+            table=str(event.table),
+            topic=topic,
+            lsn=str(event.position.lsn),
+            index=event.position.index,
+            event_id=event.event_id,
+            op=event.op.value,
+            size_bytes=size,
+            limit_bytes=self.max_message_bytes,
+            reason="too_large",
+            error=exc.args[0].str(),
+        )
+        log.error(
+            "the change at %s index %d of %s (event %s) is %d bytes as a message, above the "
+            "%d-byte limit (GOVSYNC_MAX_MESSAGE_BYTES): recorded on %s and skipped; replicas "
+            "miss it until the row changes again",
+            letter.lsn,
+            letter.index,
+            letter.table,
+            letter.event_id,
+            size,
+            self.max_message_bytes,
+            self.dead_letter_topic,
+        )
+        return letter
+
+    def _produce_dead_letter(
+        self,
+        letter: ConnectorDeadLetter,
+        callback: Callable[[KafkaError | None, Message], None],
+    ) -> None:
+        value = json.dumps({**asdict(letter), "ts_ms": int(time.time() * 1000)}).encode()
+        self._producer.produce(
+            self.dead_letter_topic,
+            key=letter.event_id.encode(),
+            value=value,
+            headers={"govsync.reason": letter.reason},
+            on_delivery=callback,
+        )
 
     def _produce(
         self,
@@ -100,6 +220,12 @@ class Publisher:
 
     def topics(self) -> list[str]:
         return [route.topic for route in self._routes.values()]
+
+    def __enter__(self) -> Publisher:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def close(self) -> None:
         self._producer.flush(30)

@@ -15,16 +15,33 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import psycopg
 from psycopg import sql
 
 from sync.errors import SourceNotReady
-from sync.types import Lsn
+from sync.types import Lsn, TableRef
 
 log = logging.getLogger(__name__)
+
+# readable?, primary key?, replica identity, a unique index on exactly the (sorted) key columns?
+_TABLE_FACTS = """
+SELECT has_table_privilege(c.oid, 'SELECT'),
+       EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary),
+       c.relreplident::text,
+       EXISTS (
+           SELECT 1 FROM pg_index i
+           WHERE i.indrelid = c.oid AND i.indisunique AND i.indisvalid
+             AND i.indpred IS NULL AND i.indexprs IS NULL AND i.indnkeyatts = i.indnatts
+             AND (SELECT array_agg(a.attname::text ORDER BY a.attname::text)
+                  FROM pg_attribute a
+                  WHERE a.attrelid = c.oid AND a.attnum = ANY (i.indkey)) = %s::text[]
+       )
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = %s AND c.relname = %s AND c.relkind = 'r'
+"""
 
 
 class SlotReader:
@@ -60,6 +77,7 @@ class SlotReader:
                 f"source {self.source!r}: wal_level is {level!r}; set wal_level = logical in "
                 "postgresql.conf and restart the server",
                 source=self.source,
+                check="wal_level",
             )
         allowed = self._scalar(
             "SELECT rolreplication OR rolsuper FROM pg_roles WHERE rolname = current_user"
@@ -69,28 +87,56 @@ class SlotReader:
                 f"source {self.source!r}: the connector's role lacks the REPLICATION attribute "
                 "(ALTER ROLE ... REPLICATION)",
                 source=self.source,
+                check="replication",
             )
 
-    def check_tables(self, tables: Sequence[tuple[str, str]]) -> None:
-        """Every captured table exists and has a primary key."""
-        for schema, name in tables:
-            row = self._conn.execute(
-                "SELECT EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid "
-                "AND i.indisprimary) FROM pg_class c JOIN pg_namespace n ON n.oid = "
-                "c.relnamespace WHERE n.nspname = %s AND c.relname = %s AND c.relkind = 'r'",
-                (schema, name),
-            ).fetchone()
-            if row is None:
-                raise SourceNotReady(
-                    f"source {self.source!r}: table {schema}.{name} does not exist; create it "
-                    "or leave its entity out of GOVSYNC_TABLES",
-                    source=self.source,
+    def check_tables(self, tables: Mapping[TableRef, tuple[str, ...]]) -> None:
+        """Every captured table exists, the connector's role may read it, and its changes can
+        be keyed: by its primary key, or, without one, by the contract's declared key when the
+        table has ``REPLICA IDENTITY FULL`` and a unique index on exactly those columns."""
+        for table, key in tables.items():
+            row = self._conn.execute(_TABLE_FACTS, (sorted(key), table.schema, table.name))
+            facts = row.fetchone()
+            if facts is None:
+                raise self._not_ready(
+                    f"table {table} does not exist; create it or leave its entity out of "
+                    "GOVSYNC_TABLES",
+                    "table_missing",
                 )
-            if not row[0]:
-                raise SourceNotReady(
-                    f"source {self.source!r}: table {schema}.{name} has no primary key",
-                    source=self.source,
+            readable, has_primary_key, identity, unique_on_key = facts
+            if not readable:
+                user = self._scalar("SELECT current_user")
+                raise self._not_ready(
+                    f"the connector's role {user!r} lacks SELECT on table {table}, which "
+                    f"snapshots and unchanged large values are read from (GRANT SELECT ON "
+                    f"{table} TO {user})",
+                    "select_privilege",
                 )
+            if not has_primary_key:
+                self._check_declared_key(table, key, identity, unique_on_key)
+
+    def _check_declared_key(
+        self, table: TableRef, key: tuple[str, ...], identity: str, unique_on_key: bool
+    ) -> None:
+        columns = ", ".join(key)
+        if identity != "f":
+            raise self._not_ready(
+                f"table {table} has no primary key; add one, or capture it by its contract's "
+                f"key ({columns}) with ALTER TABLE {table} REPLICA IDENTITY FULL, so updates "
+                "and deletes carry the whole old row",
+                "key",
+            )
+        if not unique_on_key:
+            raise self._not_ready(
+                f"table {table} has no primary key and no unique index on its contract's key "
+                f"({columns}); snapshots read it in chunks ordered by that key, which must be "
+                f"unique (CREATE UNIQUE INDEX ON {table} ({columns}))",
+                "key",
+            )
+        log.info("table %s has no primary key: captured by its contract's key (%s)", table, columns)
+
+    def _not_ready(self, problem: str, check: str) -> SourceNotReady:
+        return SourceNotReady(f"source {self.source!r}: {problem}", source=self.source, check=check)
 
     def ensure_publication(self, tables: Sequence[tuple[str, str]]) -> None:
         """Create the publication for ``tables`` or add the ones it lacks."""

@@ -60,6 +60,26 @@ CREATE TABLE IF NOT EXISTS govsync.snapshot_state (
     requested_at timestamptz NOT NULL DEFAULT now(),
     finished_at timestamptz,
     PRIMARY KEY (slot_name, table_name)
+);
+CREATE TABLE IF NOT EXISTS govsync.stopped_table (
+    slot_name text NOT NULL,
+    table_name text NOT NULL,
+    reason text NOT NULL,
+    stopped_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (slot_name, table_name)
+);
+CREATE TABLE IF NOT EXISTS govsync.captured_columns (
+    slot_name text NOT NULL,
+    table_name text NOT NULL,
+    known text[] NOT NULL,
+    added text[] NOT NULL DEFAULT '{}',
+    PRIMARY KEY (slot_name, table_name)
+);
+CREATE TABLE IF NOT EXISTS govsync.stopped_key (
+    slot_name text NOT NULL,
+    table_name text NOT NULL,
+    key jsonb NOT NULL,
+    PRIMARY KEY (slot_name, table_name, key)
 )
 """
 
@@ -87,6 +107,10 @@ class Chunk:
     rows: dict[tuple[Any, ...], dict[str, Any]]
     last_key: tuple[Any, ...] | None  # the greatest key selected: where the next chunk starts
     final: bool  # fewer rows than asked: the table is done after this chunk
+    # keys changed while the table's capture was stopped and now absent: deleted at the high
+    # watermark, like the rows read, unless a change between the watermarks speaks for them
+    gone: set[tuple[Any, ...]] = field(default_factory=set)
+    forgets_stopped_keys: bool = False
     inside: bool = False  # the low watermark has been seen
     closed: bool = False  # the high watermark has been seen
     emitted: int = 0
@@ -109,7 +133,9 @@ def window(
                     chunk.closed = True
             continue
         if chunk is not None and chunk.inside and not chunk.closed and event.table == chunk.table:
-            chunk.rows.pop(tuple(event.key[k] for k in chunk.keys), None)
+            key = tuple(event.key[k] for k in chunk.keys)
+            chunk.rows.pop(key, None)
+            chunk.gone.discard(key)
         out.append(event)
     return out
 
@@ -121,11 +147,13 @@ def _ours(row: Mapping[str, Any], chunk: Chunk, slot: str) -> bool:
 def _snapshot_reads(chunk: Chunk, source: str, high: Position) -> list[ChangeEvent]:
     position = Position(high.lsn, 0)
     reads = []
-    for key, row in chunk.rows.items():
+    images: list[tuple[tuple[Any, ...], dict[str, Any] | None]] = list(chunk.rows.items())
+    images += [(key, None) for key in sorted(chunk.gone, key=repr)]
+    for key, row in images:
         named_key = dict(zip(chunk.keys, key, strict=True))
         reads.append(
             ChangeEvent(
-                op=Op.READ,
+                op=Op.READ if row is not None else Op.DELETE,
                 table=chunk.table,
                 key=named_key,
                 before=None,
@@ -137,7 +165,7 @@ def _snapshot_reads(chunk: Chunk, source: str, high: Position) -> list[ChangeEve
                 source=source,
             )
         )
-    chunk.emitted = len(reads)
+    chunk.emitted = len(chunk.rows)
     return reads
 
 
@@ -167,6 +195,11 @@ class SnapshotState:
 
     def chunk_done(self, chunk: Chunk) -> None:
         with psycopg.connect(self.dsn, autocommit=True) as conn:
+            if chunk.forgets_stopped_keys:
+                conn.execute(
+                    "DELETE FROM govsync.stopped_key WHERE slot_name = %s AND table_name = %s",
+                    (self.slot, str(chunk.table)),
+                )
             conn.execute(
                 "UPDATE govsync.snapshot_state SET last_key = %s, rows_read = rows_read + %s, "
                 "status = CASE WHEN %s THEN 'done' ELSE 'pending' END, "
@@ -206,10 +239,30 @@ class ChunkReader:
         self._watermark(chunk_id, "low")
         self._wait_for_commit_gap()
         rows = self._select(table, keys, after)
+        stopped = self._stopped_keys(table, keys)
         self._watermark(chunk_id, "high")
         by_key = {tuple(row[k] for k in keys): row for row in rows}
         last = tuple(rows[-1][k] for k in keys) if rows else after
-        return Chunk(chunk_id, table, keys, by_key, last, final=len(rows) < self.size)
+        chunk = Chunk(chunk_id, table, keys, by_key, last, final=len(rows) < self.size)
+        chunk.gone = {key for key, exists in stopped if not exists}
+        chunk.forgets_stopped_keys = bool(stopped)
+        return chunk
+
+    def _stopped_keys(
+        self, table: TableRef, keys: tuple[str, ...]
+    ) -> list[tuple[tuple[Any, ...], bool]]:
+        """Keys changed while the table's capture was stopped, typed as the table's columns,
+        and whether each row exists now."""
+        name = sql.Identifier(table.schema, table.name)
+        ours = sql.SQL(", ").join(sql.Identifier("k", k) for k in keys)
+        theirs = sql.SQL(", ").join(sql.Identifier("t", k) for k in keys)
+        query = sql.SQL(
+            "SELECT {ours}, EXISTS (SELECT 1 FROM {name} t WHERE ({theirs}) = ({ours})) "
+            "FROM govsync.stopped_key s, jsonb_populate_record(NULL::{name}, s.key) k "
+            "WHERE s.slot_name = %s AND s.table_name = %s"
+        ).format(ours=ours, theirs=theirs, name=name)
+        rows = self._conn.execute(query, (self.slot, str(table))).fetchall()
+        return [(tuple(row[:-1]), bool(row[-1])) for row in rows]
 
     def _watermark(self, chunk_id: str, kind: str) -> None:
         self._conn.execute(

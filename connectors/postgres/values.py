@@ -178,6 +178,8 @@ _ARRAYS: Final[dict[int, int]] = {
 }
 """Array type oid -> element type oid, for the element types in :data:`_SCALARS`."""
 
+ARRAY_ELEMENT_OIDS: Final = _ARRAYS
+
 _SPECIAL_TIME_TYPES: Final = frozenset({1082, 1114, 1184})
 
 

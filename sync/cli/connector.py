@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import signal
 import threading
 from types import FrameType
@@ -10,7 +11,12 @@ import click
 from prometheus_client import CollectorRegistry, start_http_server
 
 from sync.config import ConnectorSettings
+from sync.errors import Fatal
 from sync.metrics import ConnectorMetrics
+
+log = logging.getLogger(__name__)
+
+EXIT_FATAL = 2  # a permanent problem someone must fix; 1 stays for crashes
 
 
 @click.group()
@@ -29,7 +35,13 @@ def run() -> None:
         start_http_server(settings.metrics_port, addr=settings.metrics_host, registry=registry)
     worker = Connector(settings, ConnectorMetrics.create(registry))
     _stop_on_signals(worker.stopping)
-    worker.run()
+    try:
+        worker.run()
+    except Fatal as exc:
+        log.error("connector %s cannot run: %s", settings.source, exc)
+        if settings.metrics_port:  # let Prometheus scrape the failure before the process goes
+            worker.stopping.wait(settings.failure_linger)
+        raise SystemExit(EXIT_FATAL) from None
 
 
 def _stop_on_signals(stopping: threading.Event) -> None:

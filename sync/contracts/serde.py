@@ -181,8 +181,9 @@ class EventCodec:
             position=position,
             txid=source["txId"] or 0,
             commit_time=_EPOCH + timedelta(microseconds=source["ts_us"]),
+            # snapshot events (no transaction) share their position: the key tells them apart
             event_id=ChangeEvent.make_event_id(
-                source["name"], position, key if op is Op.READ else None
+                source["name"], position, None if source["txId"] else key
             ),
             source=source["name"],
         )

@@ -54,6 +54,9 @@ class EmbeddedPostgres:
 
     data_dir: Path
     port: int
+    # server settings that differ from SETTINGS, e.g. (("wal_level", "replica"),) to test a
+    # source the connector must refuse
+    overrides: tuple[tuple[str, str], ...] = ()
 
     @property
     def run_as(self) -> str | None:
@@ -68,7 +71,7 @@ class EmbeddedPostgres:
     def argv(self) -> list[str]:
         args = [str(bin_dir() / "postgres"), "-D", str(self.data_dir), "-p", str(self.port)]
         args += ["-h", "127.0.0.1", "-k", ""]
-        for name, value in SETTINGS.items():
+        for name, value in {**SETTINGS, **dict(self.overrides)}.items():
             args += ["-c", f"{name}={value}"]
         return args
 

@@ -3,6 +3,7 @@ operation, the wire header, and the DecodeError every kind of bad message gives.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import struct
 from collections.abc import Mapping
@@ -87,7 +88,7 @@ def event(
         txid=txid,
         commit_time=commit_time,
         event_id=ChangeEvent.make_event_id(
-            "population", position, {"personal_id": key} if op is Op.READ else None
+            "population", position, None if txid else {"personal_id": key}
         ),
         source="population",
     )
@@ -431,3 +432,23 @@ def test_any_delete_round_trips(contract: Contract, before: dict[str, Any]) -> N
 
 def test_header_layout_is_big_endian() -> None:
     assert frame(1, b"") == struct.pack(">bI", 0, 1) == b"\x00\x00\x00\x00\x01"
+
+
+def test_a_writer_with_a_column_the_contract_lacks_is_read_without_it(
+    contract: Contract, codec: EventCodec
+) -> None:
+    """The connector registers a source's added column as a new version before reviewers
+    change the contract; processors reading with the contract ignore the extra field."""
+    from connectors.postgres.pgoutput import Column
+    from connectors.postgres.schema_diff import diff
+
+    columns = [Column(0, f["name"], 25, -1) for f in contract.row_schema["fields"]]
+    columns = [c if c.name != "date_of_birth" else Column(0, c.name, 1082, -1) for c in columns]
+    columns = [c if c.name != "updated_at" else Column(0, c.name, 1184, -1) for c in columns]
+    evolved = diff(contract, [*columns, Column(0, "household_id", 20, -1)])
+    assert evolved.added == ("household_id",) and not evolved.problems
+    writer = EventCodec(dataclasses.replace(contract, row_schema=evolved.row_schema))
+    original = event(Op.CREATE, after={**citizen(), "household_id": 77})
+    key, value = writer.encode(original, KEY_ID, VALUE_ID + 1)
+    schemas = {KEY_ID: contract.key_schema, VALUE_ID + 1: writer.value_schema}
+    assert codec.decode(key, value, schemas.__getitem__) == event(Op.CREATE, after=citizen())
