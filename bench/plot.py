@@ -53,8 +53,8 @@ def _rates(ax: Axes, results: Results) -> None:
 
 def _convergence(ax: Axes, results: Results) -> None:
     runs = {f"{name} (1 subscriber)": run for name, run in results["end_to_end"].items()}
-    for count, run in results.get("subscribers", {}).items():
-        runs[f"drain, {count} subscriber(s)"] = run
+    if results.get("solo"):
+        runs["drain, 1 subscriber"] = results["solo"]
     for label, run in runs.items():
         for replica, series in run["series"].items():
             line = ax.plot(*_unzip(series), label=f"{label}: {replica}")[0]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from bench.markdown import mebibytes, millis, per_second, seconds, share, table
+from bench.markdown import DASH, mebibytes, millis, per_second, seconds, share, table
 from bench.targets import CHAINS, MACHINE, cores_used, lowest_ceiling, serial_estimate
 
 Results = Mapping[str, Any]
@@ -121,7 +121,7 @@ def _latency_row(step: Mapping[str, Any]) -> list[str]:
 
 def baseline_section(results: Results) -> list[str]:
     naive = results.get("baseline")
-    solo = results.get("subscribers", {}).get("1")
+    solo = results.get("solo")
     if not naive or not solo:
         return ["Not measured.", ""]
     naive_label = "naive: poll, decode, one upsert and one commit per event"
@@ -143,19 +143,32 @@ def baseline_section(results: Results) -> list[str]:
 def subscribers_section(results: Results) -> list[str]:
     runs = results.get("subscribers", {})
     rows = []
-    for count, run in runs.items():
+    for name, run in runs.items():
         cores = cores_used(run)
-        rows.append([count, seconds(run["seconds"]), per_second(run["rate"])])
-        rows[-1] += [per_second(run.get("drain_rate")), per_second(run["aggregate_rate"])]
+        rows.append([name, seconds(run["seconds"]), per_second(run.get("drain_rate"))])
+        rows[-1] += [per_second(run.get("aggregate_drain_rate"))]
         rows[-1] += [f"{cores.get(role, 0.0):.2f}" for role in ("processor", "postgres")]
-    header = ("subscribers", "converged s", "events/s each", "drain events/s each")
+        cost = run.get("cpu_us_per_event")
+        rows[-1] += [f"{cost:,.0f}" if cost else DASH, mebibytes(run.get("worker_rss", 0))]
+    header = (
+        "subscribers",
+        "converged s",
+        "drain events/s each",
+        "drain events/s total",
+        "processor cores",
+        "postgres cores",
+        "worker CPU µs per event",
+        "worker RSS MiB",
+    )
     return [
-        *table((*header, "events/s total", "processor cores (sum)", "postgres cores"), rows),
-        "Each subscriber is its own processor process with its own consumer group and replica "
-        "database, draining the snapshot run's full topic from offset 0, timed until every "
-        f"replica holds {results['sizes'].get('drained', 0):,} events. Timed from the "
-        "processes' start, so their start-up is included; *drain* counts from the first "
-        "replica row. Cores are those of the drain.",
+        *table(header, rows),
+        "The subscribers of a run are hosted by one worker process (or shared by two: each "
+        "agency's partitions split between them by its consumer group), each agency with its "
+        "own consumer group and replica database, draining the snapshot run's topic from "
+        f"offset 0 until every replica holds {results['sizes'].get('scaled', 0):,} events. "
+        "*drain* counts from the first replica row; cores are those of the drain. Worker CPU "
+        "per event is the processes' CPU time over the events applied to all replicas; RSS is "
+        "the largest worker's at the end.",
         "",
     ]
 

@@ -13,7 +13,7 @@ from bench.ceilings import measure_ceilings
 from bench.endtoend import snapshot_backlog, streaming_backlog
 from bench.latency import latency_steps
 from bench.machine import describe_machine, load_average
-from bench.scaling import subscribers
+from bench.scaling import solo, subscribers
 from bench.session import Session
 from bench.sizes import Sizes
 
@@ -34,6 +34,7 @@ def run_benchmark(session: Session, sizes: Sizes, started: datetime) -> dict[str
     results["end_to_end"]["streaming"] = streaming
     results["latency"] = latency_steps(session, pipeline, sizes)
     session.stop(pipeline.connector, pipeline.processor)
+    results["solo"] = solo(session, sizes, "snapshot")
     results["subscribers"] = subscribers(session, sizes, "snapshot")
     log.info("naive baseline for at most %.0f s", sizes.baseline_seconds)
     results["baseline"] = naive_baseline(session, "snapshot", sizes.baseline_seconds, sizes.backlog)

@@ -104,8 +104,13 @@ class Session:
         )
         return self._start(spec, "connector")
 
-    def start_processor(self, phase: str, agency: str, replica_dsn: str) -> Managed:
-        name = f"processor-{phase}-{agency}"
+    def replica_template(self, prefix: str) -> str:
+        """The replica DSN of every agency a worker hosts: ``{agency}`` stands for its code
+        (databases made by :meth:`database` with ``prefix`` + agency)."""
+        return self.stack.federation.postgres.dsn(f"bench_{prefix}{{agency}}")
+
+    def start_processor(self, phase: str, agency: str, replica_dsn: str, name: str = "") -> Managed:
+        name = name or f"processor-{phase}-{agency}"
         spec = processor_spec(
             self.kafka(phase), agency, replica_dsn, [TOPIC], self.logs, self.logs / name, name=name
         )

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 class Sizes:
     mode: str
     backlog: int  # source changes of each end-to-end backlog run
-    drained: int  # events each subscriber must apply in the subscriber runs (≤ backlog)
+    drained: int  # events the solo subscriber applies against the naive baseline (≤ backlog)
+    scaled: int  # events each subscriber applies in the 1 / 10 / 85 subscriber runs
     ceiling_rows: int  # rows or events of each raw-ceiling measurement
     latency_rates: tuple[int, ...]  # offered loads, changes per second
     latency_seconds: float  # how long each offered load runs
@@ -27,6 +28,7 @@ QUICK = Sizes(
     mode="quick",
     backlog=50_000,
     drained=20_000,
+    scaled=2_000,
     ceiling_rows=20_000,
     latency_rates=(100, 1_000),
     latency_seconds=10.0,
@@ -37,6 +39,7 @@ FULL = Sizes(
     mode="full",
     backlog=1_000_000,
     drained=500_000,
+    scaled=20_000,
     ceiling_rows=200_000,
     latency_rates=(100, 1_000, 5_000),
     latency_seconds=30.0,

@@ -22,6 +22,7 @@ E2E_RATE = 20_000.0
 CEILING_SHARE = 0.5
 P99_SECONDS = 0.5
 P99_LOAD = 1_000
+COST_RATIO = 2.0  # 85 subscribers per worker against 10: CPU per event, memory per subscriber
 SATURATED = 0.85  # cores: a single-threaded process this busy is the limit
 
 # the raw stages each pipeline process runs one after the other, in order
@@ -160,7 +161,22 @@ def assess(results: Results) -> list[dict[str, Any]]:
             )
         )
     verdicts.append(_latency_verdict(results))
+    verdicts.append(_scaling_verdict(results))
     return verdicts
+
+
+def _scaling_verdict(results: Results) -> dict[str, Any]:
+    target = f"85 subscribers on one worker at ≤ {COST_RATIO:.0f} times the cost of 10"
+    runs = results.get("subscribers", {})
+    ten, many = runs.get("10", {}), runs.get("85", {})
+    cpu_ten, cpu_many = ten.get("cpu_us_per_event"), many.get("cpu_us_per_event")
+    if not cpu_ten or not cpu_many:
+        return _verdict(target, "not measured", None, "")
+    cpu = cpu_many / cpu_ten
+    memory = many["worker_rss"] / 85 / (ten["worker_rss"] / 10)
+    figure = f"CPU per event {cpu:.2f} times; memory per subscriber {memory:.2f} times"
+    met = cpu <= COST_RATIO and memory <= COST_RATIO
+    return _verdict(target, figure, met, "CPU per event" if cpu > COST_RATIO else "memory")
 
 
 def _latency_verdict(results: Results) -> dict[str, Any]:

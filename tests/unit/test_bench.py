@@ -168,7 +168,11 @@ def results(fast: bool) -> dict[str, Any]:
     """A complete results dict, as ``bench.run`` produces it."""
     rate = 40_000.0 if fast else 4_000.0
     run = backlog_run(rate, 2.4 if fast else 1.5)
-    subscriber = {**run, "aggregate_rate": rate, "per_subscriber_seconds": {"solo": 2.5}}
+    subscriber = {**run, "aggregate_rate": rate, "aggregate_drain_rate": rate}
+
+    def hosted(cpu_us: float, rss_mib: int) -> dict[str, Any]:
+        return {**subscriber, "cpu_us_per_event": cpu_us, "worker_rss": rss_mib * 2**20}
+
     return {
         "mode": "quick",
         "started": "2025-01-01 00:00 UTC",
@@ -181,7 +185,13 @@ def results(fast: bool) -> dict[str, Any]:
         },
         "end_to_end": {"snapshot": run, "streaming": dict(run)},
         "latency": [latency_step(fast)],
-        "subscribers": {"1": subscriber, "2": {**subscriber, "aggregate_rate": 2 * rate}},
+        "solo": subscriber,
+        "subscribers": {
+            "1": hosted(100.0, 120),
+            "10": hosted(100.0, 150),
+            # per event: 1.5 times the CPU of 10 (fast) or 2.5 times; memory per subscriber 0.4
+            "85": hosted(150.0 if fast else 250.0, 500),
+        },
         "baseline": {**CEILING, "stage": "naive", "items": 500, "seconds": 1.0, "rate": 500.0},
         "memory": {"processor": {"rss": 200 * 2**20, "pss": 150 * 2**20}},
     }
@@ -189,20 +199,22 @@ def results(fast: bool) -> dict[str, Any]:
 
 def test_targets_met_when_fast_enough() -> None:
     verdicts = assess(results(fast=True))
-    assert [v["met"] for v in verdicts] == [True] * 5
+    assert [v["met"] for v in verdicts] == [True] * 6
     assert all(v["limit"] == "" for v in verdicts)
 
 
 def test_missed_targets_name_the_limiting_process_and_stage() -> None:
     verdicts = assess(results(fast=False))
-    assert [v["met"] for v in verdicts] == [False] * 5
+    assert [v["met"] for v in verdicts] == [False] * 6
     rate_limit = verdicts[0]["limit"]
     assert rate_limit.startswith("processor (connector done at 1.5 s, replica at 25.0 s)")
     assert "CPU-bound at 0.97 cores" in rate_limit  # 1.45 CPU seconds in a 1.5 s drain
     # 4,400/s drained, against 1 / (1/400k + 1/25k + 1/50k) for consume, decode and merge
     assert "4,400/s against 16,000/s for its measured stages in series" in rate_limit
     assert rate_limit.endswith("most of its time goes outside them")
-    assert "processor side" in verdicts[-1]["limit"]  # 80 ms to the broker of a 600 ms p50
+    assert "processor side" in verdicts[-2]["limit"]  # 80 ms to the broker of a 600 ms p50
+    assert verdicts[-1]["figure"] == "CPU per event 2.50 times; memory per subscriber 0.39 times"
+    assert verdicts[-1]["limit"] == "CPU per event"
 
 
 def test_a_cpu_bound_process_near_its_stages_names_the_slowest() -> None:
@@ -231,7 +243,7 @@ def test_report_renders_every_section_from_the_results() -> None:
         "## End to end: a backlog of changes",
         "## End-to-end latency at fixed offered loads",
         "## Naive baseline",
-        "## Subscribers: 1 and 2",
+        "## Subscribers: 1, 10 and 85 per worker",
         "## Peak memory per process",
         "## Not yet measured",
     ):
@@ -246,7 +258,7 @@ def test_report_renders_every_section_from_the_results() -> None:
 
 def test_report_without_optional_sections() -> None:
     data = results(fast=True)
-    del data["baseline"], data["subscribers"], data["latency"]
+    del data["baseline"], data["solo"], data["subscribers"], data["latency"]
     text = render(data)
     assert "Not measured." in text
     assert "| p99 < 500 ms at 1,000 changes/s | not measured | not measured |" in text
