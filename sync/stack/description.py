@@ -20,7 +20,7 @@ FILE_NAME = "stack.json"
 @dataclass
 class DatabaseEntry:
     agency: str
-    role: str  # "source", "replica" or "registry"
+    role: str  # "source", "replica", "registry" or "audit"
     dsn: str
     dbname: str
 
