@@ -142,6 +142,7 @@ class ProcessorMetrics:
     consumer_lag: Gauge
     subscription_state: Gauge
     events_filtered: Counter
+    transactions_incomplete: Counter
     audit_entries: Counter
     audit_duplicates: Counter
     audit_write_seconds: Histogram
@@ -217,6 +218,12 @@ class ProcessorMetrics:
                 f"{prefix}_processor_newest_applied_commit_timestamp_seconds",
                 "Source commit time of the newest change applied to the replica",
                 labels,
+                registry=registry,
+            ),
+            transactions_incomplete=Counter(
+                f"{prefix}_processor_transactions_incomplete_total",
+                "Source transactions applied as far as they arrived after waiting for the rest",
+                ("agency",),
                 registry=registry,
             ),
             audit_entries=Counter(

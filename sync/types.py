@@ -11,7 +11,7 @@ import hashlib
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -83,6 +83,9 @@ class ChangeEvent:
     ``key`` holds the primary key columns of the row the change applies to (for an update
     that changes the key, the *new* key; the connector emits a delete of the old key first).
     ``before`` is present for deletes and, where the source has it, for updates.
+    ``tx_events``: how many events the change's transaction published on each topic, so a
+    consumer knows when it holds the whole transaction (empty when unknown, and for snapshot
+    reads, which belong to no transaction).
     """
 
     op: Op
@@ -95,6 +98,7 @@ class ChangeEvent:
     commit_time: datetime
     event_id: str
     source: str
+    tx_events: Mapping[str, int] = field(default_factory=dict)
 
     @staticmethod
     def make_event_id(source: str, position: Position, read_key: Row | None = None) -> str:

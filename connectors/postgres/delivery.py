@@ -11,6 +11,7 @@ capture goes on. Replicas miss that change until the row changes again.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import time
@@ -25,7 +26,7 @@ from confluent_kafka.schema_registry.error import SchemaRegistryError
 from sync.contracts import Contract, EventCodec, envelope_schema
 from sync.errors import RegistryError, RegistryUnavailable, Retryable
 from sync.metrics import ConnectorMetrics
-from sync.types import ChangeEvent, TableRef
+from sync.types import ChangeEvent, Lsn, TableRef
 
 log = logging.getLogger(__name__)
 
@@ -130,8 +131,11 @@ class Publisher:
                 failures.append(error)
 
         letters: list[ConnectorDeadLetter] = []
+        counts = self._event_counts(events)
         for event in events:
             route = self._routes[event.table]
+            if event.txid:
+                event = dataclasses.replace(event, tx_events=counts[event.position.lsn])
             key, value = route.codec.encode(event, route.key_id, route.value_id)
             try:
                 self._produce(route.topic, key, value, on_delivery)
@@ -148,6 +152,16 @@ class Publisher:
             first = failures[0] if failures else f"{remaining} still queued after 60 s"
             raise DeliveryFailed(f"broker did not acknowledge {len(events)} events: {first}")
         self._count(events, letters)
+
+    def _event_counts(self, events: Sequence[ChangeEvent]) -> dict[Lsn, dict[str, int]]:
+        """Events per topic of each transaction (by commit LSN). A peek returns whole
+        transactions, so a batch holds every event of each of its transactions."""
+        counts: dict[Lsn, Counter[str]] = {}
+        for event in events:
+            if event.txid:
+                topic = self._routes[event.table].topic
+                counts.setdefault(event.position.lsn, Counter())[topic] += 1
+        return {lsn: dict(per_topic) for lsn, per_topic in counts.items()}
 
     def _count(self, events: Sequence[ChangeEvent], letters: list[ConnectorDeadLetter]) -> None:
         if not self.metrics:

@@ -61,6 +61,13 @@ TRANSACTION_SCHEMA: dict[str, Any] = {
             "type": "long",
             "doc": "Position among its changes to this table.",
         },
+        {
+            "name": "event_counts",
+            "type": {"type": "map", "values": "long"},
+            "default": {},
+            "doc": "How many events the transaction published on each topic: a consumer "
+            "holding that many applies the transaction at once.",
+        },
     ],
 }
 

@@ -159,6 +159,7 @@ class EventCodec:
                 "id": str(event.txid),
                 "total_order": event.position.index,
                 "data_collection_order": event.position.index,
+                "event_counts": dict(event.tx_events),
             },
         }
 
@@ -186,6 +187,7 @@ class EventCodec:
                 source["name"], position, None if source["txId"] else key
             ),
             source=source["name"],
+            tx_events=(record.get("transaction") or {}).get("event_counts") or {},
         )
 
 

@@ -42,6 +42,7 @@ from sync.processor.deadletter import (
 )
 from sync.processor.schemas import SchemaCache
 from sync.processor.subscription import RawMessage, Subscription
+from sync.processor.transactions import TransactionHoldback
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +95,7 @@ class SubscriptionService(Service):
                 messages = await self._blocking(
                     self.consumer.read, self.settings.batch_size, self.settings.batch_seconds
                 )
-                if messages:
+                if messages or self.subscription.holding:
                     await self._process(messages)
         except SubscriptionStopped as stopped:
             self.subscription.stop(stopped)
@@ -105,11 +106,14 @@ class SubscriptionService(Service):
             await self.crash(exc)
 
     async def _process(self, messages: list[RawMessage]) -> None:
-        await self.subscription.handle(messages)
-        next_offsets: dict[tuple[str, int], int] = {}
-        for m in messages:
-            key = (m.topic, m.partition)
-            next_offsets[key] = max(next_offsets.get(key, 0), m.offset + 1)
+        assigned = self.consumer.assigned
+        self.subscription.keep_only(assigned)
+        committable = await self.subscription.handle(messages, self.consumer.reads_everything)
+        next_offsets = {
+            where: offset
+            for where, offset in committable.items()
+            if where in assigned and offset > self.positions.get(where, -1)
+        }
         await self._blocking(self.consumer.commit, next_offsets)
         self.positions.update(next_offsets)
         self.observe_lag()
@@ -216,6 +220,7 @@ def create_service(
         topic_ids=topic_ids,
         projections=projections,
         audit_dsn=settings.audit_dsn,
+        transactions=TransactionHoldback(contracts),
     )
     consumer = SubscriptionConsumer(
         settings.client_config(), settings.group_id, contracts, settings.session_timeout

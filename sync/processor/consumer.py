@@ -51,6 +51,7 @@ class SubscriptionConsumer:
             }
         )
         self._assigned: set[tuple[str, int]] = set()
+        self._partitions: set[tuple[str, int]] = set()  # of the topics, as of the assignment
         self._paused = False
         self._consumer.subscribe(self.topics, on_assign=self._on_assign, on_revoke=self._on_revoke)
 
@@ -97,6 +98,21 @@ class SubscriptionConsumer:
     def assigned(self) -> set[tuple[str, int]]:
         return set(self._assigned)
 
+    @property
+    def reads_everything(self) -> bool:
+        """Every partition of every topic of the group is assigned here (no other worker
+        shares the agency's partitions)."""
+        return bool(self._assigned) and self._assigned == self._partitions
+
+    def _all_partitions(self) -> set[tuple[str, int]]:
+        metadata = self._consumer.list_topics(timeout=10)
+        return {
+            (topic, partition)
+            for topic in self.topics
+            if topic in metadata.topics
+            for partition in metadata.topics[topic].partitions
+        }
+
     def pause(self) -> None:
         """Stop fetching (a stopped subscription) while staying in the group."""
         self._paused = True
@@ -108,6 +124,11 @@ class SubscriptionConsumer:
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self._assigned = {(tp.topic, tp.partition) for tp in partitions}
+        try:
+            self._partitions = self._all_partitions()
+        except KafkaException as exc:
+            log.warning("group %s: no topic metadata (%s)", self.group_id, exc)
+            self._partitions = set()  # unknown: hold nothing back
         log.info("group %s assigned %d partitions", self.group_id, len(partitions))
         if self._paused:
             consumer.pause(partitions)

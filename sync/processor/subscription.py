@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -24,6 +24,7 @@ from sync.metrics import ProcessorMetrics
 from sync.policy import Projection
 from sync.processor.deadletter import DeadLetter, DeadLetterPublisher
 from sync.processor.schemas import SchemaCache
+from sync.processor.transactions import TransactionHoldback
 from sync.replica import Applier, Delivery, ReplicaTable
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,7 @@ class Subscription:
         topic_ids: Mapping[str, str] | None = None,
         projections: Mapping[str, Projection] | None = None,
         audit_dsn: str | None = None,
+        transactions: TransactionHoldback | None = None,
     ) -> None:
         self.agency = agency
         self.replica_dsn = replica_dsn
@@ -79,6 +81,10 @@ class Subscription:
         # basis, appended to the agency's audit chain
         self.audit_dsn = audit_dsn if self.projections else None
         self._audit: AuditTrail | None = None
+        self._disclosed: dict[tuple[str, int, int], Disclosure] = {}  # until applied
+        # source transactions applied whole (None: every event as it comes)
+        self.transactions = transactions
+        self._read_upto: dict[tuple[str, int], int] = {}  # next offset per partition, as read
         self._set_state("running")
 
     def _set_state(self, state: str) -> None:
@@ -90,24 +96,69 @@ class Subscription:
         self._set_state("stopped")
         log.error("agency %s: subscription stopped: %s", self.agency, error)
 
-    async def handle(self, messages: Sequence[RawMessage]) -> None:
-        """Apply or dead-letter every message; return only when all of them are settled."""
-        if not messages:
-            return
+    @property
+    def holding(self) -> bool:
+        """Events of incomplete source transactions are held back."""
+        return self.transactions is not None and self.transactions.holding
+
+    def keep_only(self, partitions: Iterable[tuple[str, int]]) -> None:
+        """Forget what was read from partitions no longer read here (after a rebalance)."""
+        owned = set(partitions)
+        self._read_upto = {p: o for p, o in self._read_upto.items() if p in owned}
+        self._disclosed = {c: d for c, d in self._disclosed.items() if c[:2] in owned}
+        if self.transactions is not None:
+            self.transactions.keep_only(owned)
+
+    async def handle(
+        self, messages: Sequence[RawMessage], whole: bool = True
+    ) -> dict[tuple[str, int], int]:
+        """Apply or dead-letter every message, except events of source transactions not yet
+        complete, which are held (``whole``: this worker reads all of the agency's partitions;
+        see :mod:`sync.processor.transactions`). Returns, once everything else is settled,
+        the offset each partition may commit: the next to read, or its oldest held event."""
         for topic in {m.topic for m in messages}:
             self.metrics.events_consumed.labels(self.agency, topic).inc(
                 sum(1 for m in messages if m.topic == topic)
             )
-        disclosures: dict[tuple[str, int, int], Disclosure] = {}
-        deliveries = await self._retrying(lambda: self._decode(messages, disclosures))
-        if deliveries:
-            refused = await self._retrying(lambda: self._apply(deliveries))
-            for coordinates in refused:
-                disclosures.pop(coordinates, None)
+        deliveries = await self._retrying(lambda: self._decode(messages, self._disclosed))
+        ready = self._admit(deliveries, whole)
+        refused: set[tuple[str, int, int]] = set()
+        if ready:
+            refused = await self._retrying(lambda: self._apply(ready))
+        disclosures = []
+        for delivery in ready:
+            coordinates = (delivery.topic, delivery.partition, delivery.offset)
+            disclosure = self._disclosed.pop(coordinates, None)
+            if disclosure is not None and coordinates not in refused:
+                disclosures.append(disclosure)
         if disclosures:
             # after the replica commit, before the offsets move: a crash in between brings the
             # batch again, and the chain skips what it already holds
-            await self._retrying(lambda: self._record(list(disclosures.values())))
+            await self._retrying(lambda: self._record(disclosures))
+        for m in messages:
+            where = (m.topic, m.partition)
+            self._read_upto[where] = max(self._read_upto.get(where, 0), m.offset + 1)
+        committable = dict(self._read_upto)
+        if self.transactions is not None:
+            for where, offset in self.transactions.held_from().items():
+                committable[where] = min(committable.get(where, offset), offset)
+        return committable
+
+    def _admit(self, deliveries: list[Delivery], whole: bool) -> list[Delivery]:
+        if self.transactions is None:
+            return deliveries
+        ready = self.transactions.admit(deliveries, whole)
+        late, transactions = self.transactions.expired()
+        if transactions:
+            log.warning(
+                "agency %s: %d source transaction(s) incomplete after %.0f s, applied as far "
+                "as they arrived",
+                self.agency,
+                transactions,
+                self.transactions.max_wait,
+            )
+            self.metrics.transactions_incomplete.labels(self.agency).inc(transactions)
+        return ready + late
 
     async def close(self) -> None:
         if self._applier is not None:
