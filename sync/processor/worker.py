@@ -29,12 +29,12 @@ def run_worker(settings: ProcessorSettings, loglevel: str = "INFO") -> None:
     registry = CollectorRegistry()
     kafka = settings.client_config()
     hosted = [settings.for_agency(code) for code in agencies_of(settings)]
+    subscribed = {agency.agency: subscriptions_of(agency) for agency in hosted}
     if settings.manifest is not None and settings.audit_dsn is None:
         log.warning(
             "GOVSYNC_AUDIT_DSN is unset: disclosures to %s are not audited", settings.agency
         )
     shared = WorkerResources.create(settings, len(hosted), registry)
-    subscribed = {agency.agency: subscriptions_of(agency) for agency in hosted}
     topics = {topic for contracts, _ in subscribed.values() for topic in contracts}
     dead_letters = {dead_letter_topic(a.topic_prefix, a.agency) for a in hosted}
     ensure_topics(kafka, sorted(topics | dead_letters), settings.partitions)
