@@ -106,6 +106,7 @@ async def replay(
         metrics=ProcessorMetrics.create(CollectorRegistry()),
         topic_ids=topic_ids(kafka, contracts),
         projections=projections,
+        audit_dsn=settings.audit_dsn,  # a replayed record is a disclosure like any other
     )
     try:
         with ResolutionWriter(kafka, dlq, settings.agency) as writer:
