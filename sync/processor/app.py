@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -50,7 +50,27 @@ LAG_INTERVAL = 5.0  # seconds between lag updates when no batch arrives
 STOP_TIMEOUT = 30.0  # seconds a stopping service waits for its batch in flight
 
 
-class SubscriptionService(Service):
+class SubscriptionHost(Service):
+    """The worker's agencies, started with the faust app and stopped together: each one's
+    batch in flight is finished and its consumer leaves its group, all at the same time."""
+
+    def __init__(self, services: Sequence[SubscriptionService]) -> None:
+        super().__init__()
+        self.services = list(services)
+
+    @property
+    def label(self) -> str:
+        return f"{len(self.services)} subscription(s)"
+
+    async def on_started(self) -> None:
+        for service in self.services:
+            service.start(self.crash)
+
+    async def on_stop(self) -> None:
+        await asyncio.gather(*(service.stop() for service in self.services))
+
+
+class SubscriptionService:
     """One agency: read a batch, apply it (or dead-letter what cannot be), commit, repeat."""
 
     def __init__(
@@ -61,7 +81,6 @@ class SubscriptionService(Service):
         executor: ThreadPoolExecutor,
         metrics: ProcessorMetrics,
     ) -> None:
-        super().__init__()
         self.settings = settings
         self.agency = settings.agency
         self.subscription = subscription
@@ -71,15 +90,14 @@ class SubscriptionService(Service):
         self.positions: dict[tuple[str, int], int] = {}  # next offset per partition, committed
         self._stopping = asyncio.Event()
         self._loop_task: asyncio.Task[None] | None = None
+        self._crash: Callable[[BaseException], Awaitable[None]] | None = None
 
-    @property
-    def label(self) -> str:
-        return f"subscription {self.agency}"
-
-    async def on_started(self) -> None:
+    def start(self, crash: Callable[[BaseException], Awaitable[None]]) -> None:
+        """Run the loop; ``crash`` stops the whole worker on a defect."""
+        self._crash = crash
         self._loop_task = asyncio.create_task(self._run(), name=f"apply-{self.agency}")
 
-    async def on_stop(self) -> None:
+    async def stop(self) -> None:
         self._stopping.set()
         if self._loop_task is not None:
             try:
@@ -103,7 +121,8 @@ class SubscriptionService(Service):
         except Exception as exc:
             # anything else is a defect: crash the whole worker so that it is restarted
             log.exception("agency %s: subscription failed", self.agency)
-            await self.crash(exc)
+            assert self._crash is not None
+            await self._crash(exc)
 
     async def _process(self, messages: list[RawMessage]) -> None:
         assigned = self.consumer.assigned

@@ -23,6 +23,9 @@ from sync.processor.subscription import RawMessage
 log = logging.getLogger(__name__)
 
 FETCH_WAIT_MS = 100  # the longest a fetch on an idle partition waits for data
+# librdkafka prefetches up to 64 MiB per consumer by default; a worker hosting 85 agencies
+# would hold a backlog 85 times. A few batches' worth each is enough to keep applying.
+PREFETCH_KIB = 4096
 
 
 class SubscriptionConsumer:
@@ -47,6 +50,8 @@ class SubscriptionConsumer:
                 "session.timeout.ms": int(session_timeout * 1000),
                 "heartbeat.interval.ms": int(min(1.0, session_timeout / 3) * 1000),
                 "fetch.wait.max.ms": FETCH_WAIT_MS,
+                "queued.max.messages.kbytes": PREFETCH_KIB,
+                "fetch.max.bytes": PREFETCH_KIB * 1024,
                 "client.id": group_id,
             }
         )

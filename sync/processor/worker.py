@@ -14,6 +14,7 @@ from sync.errors import ConfigError
 from sync.kafka import ensure_topics, topic_ids
 from sync.policy import Manifest, Projection, load_manifest, read_hash_keys
 from sync.processor.app import (
+    SubscriptionHost,
     SubscriptionService,
     WorkerResources,
     add_lag_timer,
@@ -45,7 +46,8 @@ def run_worker(settings: ProcessorSettings, loglevel: str = "INFO") -> None:
         services.append(create_service(agency, contracts, shared, ids, projections))
     app = create_app(settings, registry)
     add_lag_timer(app, services)
-    worker = faust.Worker(app, *services, loglevel=loglevel, redirect_stdouts=False)
+    host = SubscriptionHost(services)
+    worker = faust.Worker(app, host, loglevel=loglevel, redirect_stdouts=False)
     worker.execute_from_commandline()
 
 
