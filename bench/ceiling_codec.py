@@ -15,7 +15,7 @@ KEY_ID, VALUE_ID = 1, 2
 
 def measure_codec(
     contract: Contract, events: Sequence[ChangeEvent]
-) -> tuple[dict[str, Figure], list[tuple[bytes, bytes]]]:
+) -> tuple[dict[str, Figure], list[tuple[bytes | None, bytes]]]:
     """Figures, and the encoded (key, value) pairs."""
     codec = EventCodec(contract, source_db="population")
     encoded, encode_s = timed(lambda: [codec.encode(e, KEY_ID, VALUE_ID) for e in events])

@@ -143,6 +143,7 @@ class ProcessorMetrics:
     subscription_state: Gauge
     events_filtered: Counter
     transactions_incomplete: Counter
+    truncates_applied: Counter
     audit_entries: Counter
     audit_duplicates: Counter
     audit_write_seconds: Histogram
@@ -160,6 +161,13 @@ class ProcessorMetrics:
             events_filtered=Counter(
                 f"{prefix}_processor_events_filtered_out_total",
                 "Events the subscription's row filter kept from the agency",
+                labels,
+                registry=registry,
+            ),
+            truncates_applied=Counter(
+                f"{prefix}_processor_truncates_applied_total",
+                "Source truncates that emptied the agency's replica table (one per truncate, "
+                "not per partition copy)",
                 labels,
                 registry=registry,
             ),

@@ -83,6 +83,7 @@ class ChangeEvent:
     ``key`` holds the primary key columns of the row the change applies to (for an update
     that changes the key, the *new* key; the connector emits a delete of the old key first).
     ``before`` is present for deletes and, where the source has it, for updates.
+    A truncate empties its whole table: it has an empty ``key`` and no images.
     ``tx_events``: how many events the change's transaction published on each topic, so a
     consumer knows when it holds the whole transaction (empty when unknown, and for snapshot
     reads, which belong to no transaction).

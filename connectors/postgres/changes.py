@@ -5,6 +5,11 @@ a transaction. Every event gets the transaction's commit LSN and its index insid
 transaction (from 1; 0 belongs to snapshot rows). An update that changes the primary key becomes
 a delete of the old key followed by a create of the new one, as Debezium does, so each key's
 history stays on its own partition.
+
+A TRUNCATE becomes one truncate event (op ``t``, no key, no images) per captured table it
+names, at its own position in the transaction. pgoutput lists every truncated table it
+publishes, those reached through CASCADE included, so the options (CASCADE, RESTART IDENTITY)
+change nothing for replicas: they hold no sequences.
 """
 
 from __future__ import annotations
@@ -76,22 +81,23 @@ class ChangeDecoder:
                     at = Position(txn.commit_lsn, len(txn.events) + 1) if txn else _START
                     batch.relations.append((at, message))
             elif isinstance(message, pgoutput.Truncate):
-                self._on_truncate(message)
+                if txn is None:
+                    raise DecodeError("pgoutput truncate outside a transaction")
+                self._on_truncate(txn, message)
             elif isinstance(message, pgoutput.Insert | pgoutput.Update | pgoutput.Delete):
                 if txn is None:
                     raise DecodeError("pgoutput row change outside a transaction")
                 self._on_row_change(txn, message)
         return batch
 
-    def _on_truncate(self, message: pgoutput.Truncate) -> None:
-        """Replicas cannot follow a TRUNCATE yet; stop loudly rather than let them diverge."""
+    def _on_truncate(self, txn: _Transaction, message: pgoutput.Truncate) -> None:
+        """One truncate event per captured table; tables this connector does not capture are
+        left out, as their row changes are."""
         for oid in message.relation_oids:
             relation = self.relations.get(oid)
-            if TableRef(relation.namespace, relation.name) in self.key_columns:
-                raise DecodeError(
-                    f"TRUNCATE of {relation.namespace}.{relation.name} cannot be captured yet; "
-                    "drop the slot and re-snapshot the table"
-                )
+            table = TableRef(relation.namespace, relation.name)
+            if table in self.key_columns:
+                self._append(txn, Op.TRUNCATE, table, {}, None, None)
 
     def _on_row_change(
         self, txn: _Transaction, message: pgoutput.Insert | pgoutput.Update | pgoutput.Delete
@@ -129,14 +135,26 @@ class ChangeDecoder:
     ) -> None:
         image = after if after is not None else before
         assert image is not None
+        # a delete's old image holds only the key unless REPLICA IDENTITY FULL
+        old = before if op is not Op.DELETE or _is_full(before, keys) else None
+        self._append(txn, op, table, _key_of(image, keys), old, after)
+
+    def _append(
+        self,
+        txn: _Transaction,
+        op: Op,
+        table: TableRef,
+        key: dict[str, Any],
+        before: dict[str, Any] | None,
+        after: dict[str, Any] | None,
+    ) -> None:
         position = Position(txn.commit_lsn, len(txn.events) + 1)
         txn.events.append(
             ChangeEvent(
                 op=op,
                 table=table,
-                key=_key_of(image, keys),
-                # a delete's old image holds only the key unless REPLICA IDENTITY FULL
-                before=before if op is not Op.DELETE or _is_full(before, keys) else None,
+                key=key,
+                before=before,
                 after=after,
                 position=position,
                 txid=txn.xid,

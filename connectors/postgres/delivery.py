@@ -7,6 +7,11 @@ to be kept at or below the topics' ``max.message.bytes``) can never be delivered
 would stop capture for good. It is recorded on the connector's dead-letter topic instead -- its
 table, position, event id, size and the reason, never a field value -- and counted, and
 capture goes on. Replicas miss that change until the row changes again.
+
+A truncate concerns every key, and keys are spread over the topic's partitions: it is sent to
+each partition (explicitly, without a key), every copy with the same event id and position, so
+a subscriber meets it in every partition's order. The first copy applied does the work; the
+replica's truncation watermark makes the others, and anything older, no-ops.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from confluent_kafka.schema_registry.error import SchemaRegistryError
 from sync.contracts import Contract, EventCodec, envelope_schema
 from sync.errors import RegistryError, RegistryUnavailable, Retryable
 from sync.metrics import ConnectorMetrics
-from sync.types import ChangeEvent, Lsn, TableRef
+from sync.types import ChangeEvent, Lsn, Op, TableRef
 
 log = logging.getLogger(__name__)
 
@@ -138,11 +143,16 @@ class Publisher:
                 event = dataclasses.replace(event, tx_events=counts[event.position.lsn])
             key, value = route.codec.encode(event, route.key_id, route.value_id)
             try:
-                self._produce(route.topic, key, value, on_delivery)
+                if event.op is Op.TRUNCATE:
+                    for partition in range(self._partition_count(route.topic)):
+                        self._produce(route.topic, key, value, on_delivery, partition)
+                else:
+                    self._produce(route.topic, key, value, on_delivery)
             except KafkaException as exc:
                 if exc.args[0].code() != KafkaError.MSG_SIZE_TOO_LARGE:
                     raise
-                letter = self._too_large(event, route.topic, len(key) + len(value), exc)
+                size = len(key or b"") + len(value)
+                letter = self._too_large(event, route.topic, size, exc)
                 self._produce_dead_letter(letter, on_delivery)
                 letters.append(letter)
         remaining = self._producer.flush(60)
@@ -218,16 +228,27 @@ class Publisher:
             on_delivery=callback,
         )
 
+    def _partition_count(self, topic: str) -> int:
+        """Asked of the broker for each truncate (they are rare): partitions may be added."""
+        metadata = self._producer.list_topics(topic, timeout=15).topics.get(topic)
+        if metadata is None or metadata.error is not None or not metadata.partitions:
+            reason = metadata.error if metadata is not None else "no metadata"
+            raise DeliveryFailed(f"cannot send a truncate to every partition of {topic}: {reason}")
+        return len(metadata.partitions)
+
     def _produce(
         self,
         topic: str,
-        key: bytes,
+        key: bytes | None,
         value: bytes,
         callback: Callable[[KafkaError | None, Message], None],
+        partition: int = -1,  # librdkafka's "unassigned": the partitioner places the key
     ) -> None:
         while True:
             try:
-                self._producer.produce(topic, value=value, key=key, on_delivery=callback)
+                self._producer.produce(
+                    topic, value=value, key=key, partition=partition, on_delivery=callback
+                )
                 return
             except BufferError:
                 self._producer.poll(0.1)  # local queue full: let deliveries drain

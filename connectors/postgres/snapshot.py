@@ -133,6 +133,12 @@ def window(
                     chunk.closed = True
             continue
         if chunk is not None and chunk.inside and not chunk.closed and event.table == chunk.table:
+            if event.op is Op.TRUNCATE:
+                # the chunk may have read rows from before it: only rows inserted after it
+                # are current, and their own changes follow in the log
+                chunk.rows.clear()
+                out.append(event)
+                continue
             key = tuple(event.key[k] for k in chunk.keys)
             chunk.rows.pop(key, None)
             chunk.gone.discard(key)

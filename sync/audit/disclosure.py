@@ -86,8 +86,9 @@ def disclosures_of(
 ) -> tuple[Disclosure, ...]:
     """The disclosure ``agency`` received when ``projected`` (the subscriber's view of
     ``source``) was applied: none when the projection skipped the change. Subjects come from
-    the source change, fields from the projection; a delete discloses the key fields."""
-    if projected is None:
+    the source change, fields from the projection; a delete discloses the key fields. A
+    truncate names no one and discloses no field."""
+    if projected is None or projected.op is Op.TRUNCATE:
         return ()
     if projected.op is Op.DELETE:
         fields = tuple(projected.key)

@@ -4,6 +4,9 @@ Field names follow Debezium's envelope (``before``, ``after``, ``source``, ``op`
 ``transaction``) so tools that understand Debezium events read ours. ``source.lsn`` is the
 commit LSN of the change's transaction and ``source.event_index`` its position inside it: the
 pair is the version a replica row keeps.
+
+``op`` is a string, not an Avro enum, so a reader that predates an op code still decodes the
+envelope (and can refuse the op by itself): adding ``t`` for truncate changed no schema.
 """
 
 from __future__ import annotations
@@ -98,7 +101,8 @@ def envelope_schema(contract: Contract) -> dict[str, Any]:
             {
                 "name": "op",
                 "type": "string",
-                "doc": "c = create, u = update, d = delete, r = snapshot read.",
+                "doc": "c = create, u = update, d = delete, r = snapshot read, "
+                "t = truncate (the whole table emptied; no key, no before, no after).",
             },
             {
                 "name": "ts_ms",

@@ -69,11 +69,13 @@ class EventCodec:
         self._key_parsed = fastavro.parse_schema(contract.key_schema)
         self._writers: dict[int, Any] = {}
 
-    def encode(self, event: ChangeEvent, key_id: int, value_id: int) -> tuple[bytes, bytes]:
-        """(key bytes, value bytes) for ``event``, framed with the registered schema ids."""
+    def encode(self, event: ChangeEvent, key_id: int, value_id: int) -> tuple[bytes | None, bytes]:
+        """(key bytes, value bytes) for ``event``, framed with the registered schema ids. A
+        truncate concerns no one row: it has no key (None), as in Debezium."""
         key_buf, value_buf = io.BytesIO(), io.BytesIO()
         try:
-            fastavro.schemaless_writer(key_buf, self._key_parsed, dict(event.key))
+            if event.op is not Op.TRUNCATE:
+                fastavro.schemaless_writer(key_buf, self._key_parsed, dict(event.key))
             fastavro.schemaless_writer(value_buf, self._value_parsed, self._to_record(event))
         except _UNDECODABLE:
             # fastavro's message quotes the whole row: name the field, never the values
@@ -82,7 +84,8 @@ class EventCodec:
                 f"{self._misfit(event)}",
                 contract=self.contract.topic,
             ) from None
-        return frame(key_id, key_buf.getvalue()), frame(value_id, value_buf.getvalue())
+        key = None if event.op is Op.TRUNCATE else frame(key_id, key_buf.getvalue())
+        return key, frame(value_id, value_buf.getvalue())
 
     def _misfit(self, event: ChangeEvent) -> str:
         """Which field of the row does not fit, by name and Python type only."""
@@ -99,6 +102,12 @@ class EventCodec:
         record = self._read(value, lookup, self._value_parsed, "value")
         if not isinstance(record, dict) or "source" not in record:
             raise DecodeError("the value's schema does not describe a change event")
+        if record.get("op") == Op.TRUNCATE.value:
+            if key is not None:
+                raise DecodeError("a truncate event with a key: it concerns no single row")
+            return self._from_record({}, record)
+        if key is None:
+            raise DecodeError("a change event without a key (only a truncate has none)")
         key_record = self._read(key, lookup, self._key_parsed, "key")
         if not isinstance(key_record, dict):
             raise DecodeError("the key's schema does not describe a record")
@@ -108,8 +117,10 @@ class EventCodec:
             raise DecodeError(f"change event fields out of range: {exc!r}") from exc
 
     def schema_ids(self, key: bytes | None, value: bytes | None) -> set[int]:
-        """The schema ids a message refers to, to fetch them before decoding."""
-        return {unframe(part)[0] for part in (key, value)}
+        """The schema ids a message refers to, to fetch them before decoding (a truncate has
+        no key)."""
+        parts = (value,) if key is None else (key, value)
+        return {unframe(part)[0] for part in parts}
 
     def _read(self, data: bytes | None, lookup: SchemaLookup, reader: Any, part: str) -> Any:
         schema_id, body = unframe(data)
@@ -171,7 +182,10 @@ class EventCodec:
         except ValueError:
             raise DecodeError(f"unknown op {record['op']!r} in change event") from None
         before, after = record["before"], record["after"]
-        if after is None and op is not Op.DELETE:
+        if op is Op.TRUNCATE:
+            if before is not None or after is not None:
+                raise DecodeError("a truncate event with a row image")
+        elif after is None and op is not Op.DELETE:
             raise DecodeError(f"a {op.name.lower()} event without an after image")
         return ChangeEvent(
             op=op,

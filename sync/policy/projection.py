@@ -10,7 +10,8 @@ A row filter makes a row's membership change over time (a citizen moves from pro
 - create, read: upsert the projected row if the new row passes the filter, else skip;
 - update: upsert the projected row if the new row passes; if it does not, delete the
   projected key when the replica may hold the row, else skip;
-- delete: delete the projected key when the replica may hold the row, else skip.
+- delete: delete the projected key when the replica may hold the row, else skip;
+- truncate: passed on as it is to every subscriber (no field to project, no row to filter).
 
 The replica may hold the row unless the complete old image (``before``) is known to fail the
 filter. Without an old image (a source table without ``REPLICA IDENTITY FULL``) govsync cannot
@@ -154,7 +155,7 @@ class Projection:
     ) -> Decision:
         """What the change means for the subscriber (see the module's table). ``key`` is the
         event's source key, used for deletes when given. A truncate is a ValueError: it is
-        not a row change (the connector refuses truncates)."""
+        not a row change (see :meth:`project_event`)."""
         if op is Op.TRUNCATE:
             raise ValueError("a truncate is not a row change; it has no per-row decision")
         if op is Op.DELETE:
@@ -173,7 +174,10 @@ class Projection:
 
     def project_event(self, event: ChangeEvent) -> ChangeEvent | None:
         """``event`` as the subscriber receives it, or None when it is skipped: projected key
-        and row, never the old image."""
+        and row, never the old image. A truncate passes as it is: it carries no field to
+        project and no row to filter, and every subscriber's replica must follow it."""
+        if event.op is Op.TRUNCATE:
+            return event
         decision = self.decide(event.before, event.after, event.op, key=event.key)
         if decision.row is None:
             return None

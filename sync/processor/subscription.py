@@ -25,7 +25,7 @@ from sync.policy import Projection
 from sync.processor.deadletter import DeadLetter, DeadLetterPublisher
 from sync.processor.schemas import SchemaCache
 from sync.processor.transactions import TransactionHoldback
-from sync.replica import Applier, Delivery, ReplicaTable
+from sync.replica import Applier, ApplyResult, Delivery, ReplicaTable
 
 log = logging.getLogger(__name__)
 
@@ -213,7 +213,7 @@ class Subscription:
         started = time.monotonic()
         refused: set[tuple[str, int, int]] = set()
         try:
-            await applier.apply(deliveries)
+            self._truncated(await applier.apply(deliveries))
         except psycopg.Error as exc:
             await self._raise_unless_event_error(exc, applier)
             log.warning(
@@ -247,7 +247,7 @@ class Subscription:
         letters = []
         for delivery in deliveries:
             try:
-                await applier.apply([delivery])
+                self._truncated(await applier.apply([delivery]))
             except psycopg.Error as exc:
                 await self._raise_unless_event_error(exc, applier)
                 letters.append(
@@ -279,6 +279,11 @@ class Subscription:
             "restart the worker",
             agency=self.agency,
         ) from exc
+
+    def _truncated(self, result: ApplyResult) -> None:
+        for topic in result.truncated:
+            log.info("agency %s: replica of %s emptied by a source truncate", self.agency, topic)
+            self.metrics.truncates_applied.labels(self.agency, topic).inc()
 
     def _observe(self, deliveries: Sequence[Delivery], seconds: float) -> None:
         m, agency = self.metrics, self.agency

@@ -18,6 +18,7 @@ transaction.
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -25,6 +26,7 @@ from sync.replica import Delivery
 from sync.types import Lsn
 
 TransactionKey = tuple[str, Lsn]  # source, commit LSN
+REMEMBERED = 10_000  # released transactions whose late copies pass without waiting
 
 
 @dataclass
@@ -49,6 +51,9 @@ class TransactionHoldback:
         self.max_wait = max_wait
         self.clock = clock
         self._pending: dict[TransactionKey, _Pending] = {}
+        # transactions released lately: a copy arriving after (a truncate reaches every
+        # partition; a redelivery) applies at once, as a no-op, instead of waiting again
+        self._released: OrderedDict[TransactionKey, None] = OrderedDict()
 
     @property
     def holding(self) -> bool:
@@ -67,12 +72,21 @@ class TransactionHoldback:
                 ready.append(delivery)
                 continue
             key = (event.source, event.position.lsn)
+            if key in self._released:
+                ready.append(delivery)
+                continue
             pending = self._pending.setdefault(key, _Pending(expected, now))
             # a duplicate (the same index again) is not counted twice
             pending.deliveries.setdefault(event.position.index, delivery)
             if len(pending.deliveries) >= pending.expected:
                 ready += self._pending.pop(key).deliveries.values()
+                self._remember(key)
         return ready
+
+    def _remember(self, key: TransactionKey) -> None:
+        self._released[key] = None
+        while len(self._released) > REMEMBERED:
+            self._released.popitem(last=False)
 
     def expired(self) -> tuple[list[Delivery], int]:
         """The events of transactions held longer than ``max_wait``, and how many
@@ -80,6 +94,8 @@ class TransactionHoldback:
         now = self.clock()
         late = [k for k, p in self._pending.items() if now - p.since >= self.max_wait]
         released = [d for k in late for d in self._pending.pop(k).deliveries.values()]
+        for key in late:
+            self._remember(key)
         return released, len(late)
 
     def held_from(self) -> dict[tuple[str, int], int]:

@@ -1,7 +1,7 @@
 """Subscriber replicas: tables created from contracts, batched version-guarded apply, and the
 consumed positions committed in the same database transaction as the rows."""
 
-from sync.replica.apply import Applier, Delivery
+from sync.replica.apply import Applier, ApplyResult, Delivery
 from sync.replica.layout import ReplicaTable
 
-__all__ = ["Applier", "Delivery", "ReplicaTable"]
+__all__ = ["Applier", "ApplyResult", "Delivery", "ReplicaTable"]

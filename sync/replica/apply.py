@@ -6,13 +6,21 @@ the consumed offsets are written in the same transaction. So a batch is applied 
 not at all, its offsets move only with it, and replaying any events changes nothing:
 
 - an upsert lands only where the row's position is older and no newer delete is remembered;
-- a delete removes an older row and is remembered (outside the live table).
+- a delete removes an older row and is remembered (outside the live table);
+- a truncate at position P removes every row older than P and records P as the table's
+  truncation watermark; any change older than P is a no-op from then on, upserts and deletes
+  alike. A truncate arrives once per partition (see :mod:`connectors.postgres.delivery`): the
+  first copy applied does the work, the others find the watermark already at P.
+
+Truncates are applied first in a batch, table by table in name order (they lock the table
+against concurrent writers, so that no older row lands beside them), then the changes newer
+than them; the changes they supersede never leave the reduction.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import psycopg
 from psycopg import sql
@@ -37,6 +45,7 @@ class ApplyResult:
     events: int
     upserts: int
     deletes: int
+    truncated: list[str] = field(default_factory=list)  # topics whose truncate did the work
 
 
 class Applier:
@@ -65,17 +74,40 @@ class Applier:
     async def apply(self, deliveries: Sequence[Delivery]) -> ApplyResult:
         by_topic = _newest_per_key(deliveries)
         upserts = deletes = 0
+        truncated = []
         async with self.conn.transaction():
+            for topic in sorted(by_topic, key=lambda t: _watermark_name(self.tables[t])):
+                truncate = next((e for e in by_topic[topic] if e.op is Op.TRUNCATE), None)
+                if truncate is not None and await self._truncate(self.tables[topic], truncate):
+                    truncated.append(topic)
             for topic, events in by_topic.items():
                 table = self.tables[topic]
-                live = [e for e in events if e.op is not Op.DELETE]
+                live = [e for e in events if e.op not in (Op.DELETE, Op.TRUNCATE)]
                 gone = [e for e in events if e.op is Op.DELETE]
                 if live:
                     upserts += await self._upsert(table, live)
                 if gone:
                     deletes += await self._delete(table, gone)
             await self._commit_offsets(deliveries)
-        return ApplyResult(len(deliveries), upserts, deletes)
+        return ApplyResult(len(deliveries), upserts, deletes, truncated)
+
+    async def _truncate(self, table: ReplicaTable, event: ChangeEvent) -> bool:
+        """Empty ``table`` of rows older than ``event`` and move its watermark there; False
+        when the watermark was already there (another partition's copy did the work)."""
+        # SHARE ROW EXCLUSIVE waits for writers in flight and holds off new ones until
+        # commit; their statements then see the watermark. Readers are not blocked.
+        await self.conn.execute(
+            sql.SQL("LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE").format(table.live)
+        )
+        moved = await self.conn.execute(
+            _MOVE_WATERMARK.format(schema=sql.Identifier(STATE_SCHEMA)),
+            (_watermark_name(table), *_version(event)),
+        )
+        if not moved.rowcount:
+            return False
+        for target in (table.live, table.deleted):  # remembered deletes the watermark covers
+            await self.conn.execute(_TRUNCATE.format(target=target), _version(event))
+        return True
 
     async def _upsert(self, table: ReplicaTable, events: list[ChangeEvent]) -> int:
         columns = [*table.value_names, *BOOKKEEPING]
@@ -89,6 +121,7 @@ class Applier:
             live=table.live,
             deleted=table.deleted,
             staging=staging,
+            not_truncated=_not_truncated(table),
             columns=_names(columns),
             keys=_names(table.key_names),
             key_match=_key_match(table.key_names, "d", "s"),
@@ -122,6 +155,7 @@ class Applier:
                 live=table.live,
                 deleted=table.deleted,
                 staging=staging,
+                not_truncated=_not_truncated(table),
                 columns=_names(columns),
                 keys=_names(table.key_names),
                 key_match=_key_match(table.key_names, "l", "s"),
@@ -168,17 +202,45 @@ class Applier:
 
 
 def _newest_per_key(deliveries: Sequence[Delivery]) -> dict[str, list[ChangeEvent]]:
-    """Per topic, only the newest change of each key: older ones cannot win anyway."""
+    """Per topic, the newest truncate first (its copies and older truncates count once), then
+    the newest change of each key, unless that truncate is newer: older changes cannot win."""
     newest: dict[str, dict[tuple[object, ...], ChangeEvent]] = {}
+    truncates: dict[str, ChangeEvent] = {}
     for d in deliveries:
         if not d.applies:
             continue
         per_key = newest.setdefault(d.topic, {})
+        if d.event.op is Op.TRUNCATE:
+            current = truncates.get(d.topic)
+            if current is None or current.position < d.event.position:
+                truncates[d.topic] = d.event
+            continue
         key = tuple(d.event.key.values())
         current = per_key.get(key)
         if current is None or current.position < d.event.position:
             per_key[key] = d.event
-    return {topic: list(events.values()) for topic, events in newest.items()}
+    reduced = {}
+    for topic, events in newest.items():
+        truncate = truncates.get(topic)
+        if truncate is None:
+            reduced[topic] = list(events.values())
+        else:
+            newer = [e for e in events.values() if e.position > truncate.position]
+            reduced[topic] = [truncate, *newer]
+    return reduced
+
+
+def _watermark_name(table: ReplicaTable) -> str:
+    """The live table's name in ``govsync_state.truncations``."""
+    return f"{table.contract.domain}.{table.contract.entity}"
+
+
+def _not_truncated(table: ReplicaTable) -> sql.Composed:
+    """A condition on the staged rows ``s``: not older than the table's last truncate."""
+    return sql.SQL(
+        "NOT EXISTS (SELECT 1 FROM {schema}.truncations t WHERE t.replica_table = {name} "
+        "AND (t._source_lsn, t._source_index) > (s._source_lsn, s._source_index))"
+    ).format(schema=sql.Identifier(STATE_SCHEMA), name=sql.Literal(_watermark_name(table)))
 
 
 def _version(event: ChangeEvent) -> tuple[str, int]:
@@ -205,6 +267,7 @@ _UPSERT = sql.SQL(
     WHERE NOT EXISTS (
         SELECT 1 FROM {deleted} d WHERE {key_match}
         AND (d._source_lsn, d._source_index) >= (s._source_lsn, s._source_index))
+    AND {not_truncated}
     ON CONFLICT ({keys}) DO UPDATE SET {updates}
     WHERE (l._source_lsn, l._source_index) < (excluded._source_lsn, excluded._source_index)
     """
@@ -228,11 +291,25 @@ _REMEMBER_DELETES = sql.SQL(
     WHERE NOT EXISTS (
         SELECT 1 FROM {live} l WHERE {key_match}
         AND (l._source_lsn, l._source_index) > (s._source_lsn, s._source_index))
+    AND {not_truncated}
     ON CONFLICT ({keys}) DO UPDATE
     SET _source_lsn = excluded._source_lsn, _source_index = excluded._source_index,
         deleted_at = now()
     WHERE (d._source_lsn, d._source_index) < (excluded._source_lsn, excluded._source_index)
     """
+)
+_MOVE_WATERMARK = sql.SQL(
+    """
+    INSERT INTO {schema}.truncations AS t (replica_table, _source_lsn, _source_index)
+    VALUES (%s, %s, %s)
+    ON CONFLICT (replica_table) DO UPDATE
+    SET _source_lsn = excluded._source_lsn, _source_index = excluded._source_index,
+        truncated_at = now()
+    WHERE (t._source_lsn, t._source_index) < (excluded._source_lsn, excluded._source_index)
+    """
+)
+_TRUNCATE = sql.SQL(
+    "DELETE FROM {target} WHERE (_source_lsn, _source_index) < (%s::pg_lsn, %s::integer)"
 )
 _OFFSETS = sql.SQL(
     """

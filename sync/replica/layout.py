@@ -7,6 +7,9 @@
   late, older event cannot bring a deleted row back. Kept outside the live table.
 - ``govsync_state.consumed_offsets``: the next offset to read per group, topic and partition,
   written in the same transaction as the rows it covers.
+- ``govsync_state.truncations``: per live table, the position of the newest truncate applied
+  to it. Any change older than it is a no-op, so a lagging partition cannot bring back a row
+  the truncate removed.
 """
 
 from __future__ import annotations
@@ -30,6 +33,12 @@ OFFSETS_DDL = sql.SQL(
         topic_id text NOT NULL DEFAULT '',
         updated_at timestamptz NOT NULL DEFAULT now(),
         PRIMARY KEY (group_id, topic, partition)
+    );
+    CREATE TABLE IF NOT EXISTS {schema}.truncations (
+        replica_table text PRIMARY KEY,
+        _source_lsn pg_lsn NOT NULL,
+        _source_index integer NOT NULL,
+        truncated_at timestamptz NOT NULL DEFAULT now()
     )
     """
 ).format(schema=sql.Identifier(STATE_SCHEMA))

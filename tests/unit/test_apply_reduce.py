@@ -3,6 +3,7 @@ the order and repetition in which Kafka delivers a batch cannot change what land
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 from typing import Any
 
@@ -133,6 +134,45 @@ def test_composite_keys_are_compared_by_all_their_values() -> None:
     assert result == {HOUSEHOLD_TOPIC: {("01", "7"): hanoi_newer, ("46", "7"): hue}}
 
 
+# ---- truncates ---------------------------------------------------------------------------
+
+
+def truncate(lsn: int, index: int = 1) -> ChangeEvent:
+    return dataclasses.replace(change(Op.TRUNCATE, "", lsn, index), key={}, after=None)
+
+
+def test_a_truncate_goes_first_and_drops_the_older_changes_of_its_topic() -> None:
+    older = change(Op.UPDATE, "1", lsn=10)
+    same_transaction_before = change(Op.CREATE, "2", lsn=20, index=1)
+    cut = truncate(lsn=20, index=2)
+    same_transaction_after = change(Op.CREATE, "3", lsn=20, index=3)
+    newer = change(Op.UPDATE, "1", lsn=30)
+    batch = [newer, same_transaction_after, cut, older, same_transaction_before]
+    (first, *rest) = _newest_per_key([deliver(e) for e in batch])[CITIZEN_TOPIC]
+    assert first == cut
+    assert sorted(e.position for e in rest) == [same_transaction_after.position, newer.position]
+
+
+def test_copies_of_a_truncate_from_every_partition_count_once() -> None:
+    cut = truncate(lsn=20)
+    copies = [Delivery(cut, CITIZEN_TOPIC, partition=p, offset=7 + p) for p in range(3)]
+    late = Delivery(change(Op.CREATE, "1", lsn=10), CITIZEN_TOPIC, partition=2, offset=1)
+    assert _newest_per_key([copies[0], late, *copies[1:]]) == {CITIZEN_TOPIC: [cut]}
+
+
+def test_the_newest_of_several_truncates_stands_for_all() -> None:
+    first, between, second = truncate(lsn=10), change(Op.CREATE, "1", lsn=15), truncate(lsn=20)
+    result = _newest_per_key([deliver(e) for e in (first, between, second)])
+    assert result == {CITIZEN_TOPIC: [second]}
+
+
+def test_a_truncate_leaves_other_topics_alone() -> None:
+    household = change(Op.CREATE, "1", lsn=10)
+    cut = truncate(lsn=20)
+    result = _newest_per_key([deliver(household, topic=HOUSEHOLD_TOPIC), deliver(cut)])
+    assert result == {HOUSEHOLD_TOPIC: [household], CITIZEN_TOPIC: [cut]}
+
+
 # ---- property ----------------------------------------------------------------------------
 
 _ops = st.sampled_from([Op.CREATE, Op.UPDATE, Op.DELETE, Op.READ])
@@ -187,3 +227,81 @@ def test_reduction_keeps_exactly_the_newest_position_of_each_key(
     }
     assert flattened == newest
     assert sum(len(events) for events in result.values()) == len(newest)
+
+
+# ---- the reduction against a model of the replica ---------------------------------------
+
+Replica = dict[tuple[str, str], Position]  # (topic, key) -> position of the row held
+
+
+def apply_one_by_one(deliveries: list[Delivery]) -> Replica:
+    """What an empty replica holds after each event is applied alone, in the given order, under
+    the applier's guards: an older row loses, deletes are remembered, and a truncate empties
+    its topic's table and makes every older change a no-op."""
+    live: Replica = {}
+    deleted: Replica = {}
+    truncated: dict[str, Position] = {}
+    for d in deliveries:
+        topic, event = d.topic, d.event
+        if topic in truncated and event.position < truncated[topic]:
+            continue
+        if event.op is Op.TRUNCATE:
+            truncated[topic] = event.position
+            for state in (live, deleted):
+                for slot in [s for s, at in state.items() if s[0] == topic and at < event.position]:
+                    del state[slot]
+            continue
+        slot = (topic, event.key["personal_id"])
+        held, tomb = live.get(slot), deleted.get(slot)
+        if event.op is Op.DELETE:
+            if held is not None and held < event.position:
+                del live[slot]
+            elif held is not None:
+                continue  # the row held is newer: nothing to remember
+            if tomb is None or tomb < event.position:
+                deleted[slot] = event.position
+        else:
+            if (tomb is None or tomb < event.position) and (held is None or held < event.position):
+                live[slot] = event.position
+            if tomb is not None and tomb < event.position:
+                del deleted[slot]
+    return live
+
+
+@st.composite
+def batches_with_truncates(draw: st.DrawFn) -> list[Delivery]:
+    """Row changes as in :func:`batches`, and truncates at their own positions (index 9, which
+    no row change of the batch uses), each copied to one to three partitions."""
+    changes = draw(batches())
+    topics = st.sampled_from([CITIZEN_TOPIC, HOUSEHOLD_TOPIC])
+    cuts = draw(
+        st.lists(
+            st.tuples(topics, st.integers(0, 50), st.integers(1, 3)), max_size=3, unique_by=str
+        )
+    )
+    copies = [
+        Delivery(truncate(lsn, index=9), topic, partition=p, offset=100 + p)
+        for topic, lsn, partitions in cuts
+        for p in range(partitions)
+    ]
+    return [*changes, *copies]
+
+
+@settings(max_examples=300)
+@given(data=st.data(), deliveries=batches_with_truncates())
+def test_applying_the_reduced_batch_equals_applying_every_event_alone_in_any_order(
+    data: st.DataObject, deliveries: list[Delivery]
+) -> None:
+    in_order = apply_one_by_one(deliveries)
+    shuffled = data.draw(st.permutations(deliveries))
+    assert apply_one_by_one(shuffled) == in_order
+    reduction = _newest_per_key(shuffled)
+    reduced_batch = [deliver(e, topic=topic) for topic, events in reduction.items() for e in events]
+    assert apply_one_by_one(reduced_batch) == in_order
+    for topic, events in reduction.items():
+        cuts = [
+            d.event.position for d in deliveries if d.topic == topic and d.event.op is Op.TRUNCATE
+        ]
+        if cuts:  # the newest truncate first, once, and nothing it supersedes
+            assert events[0].op is Op.TRUNCATE and events[0].position == max(cuts)
+            assert all(e.position > max(cuts) for e in events[1:])

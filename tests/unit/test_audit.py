@@ -196,6 +196,13 @@ def test_a_skipped_change_discloses_nothing() -> None:
     assert disclosures_of(event(Op.CREATE, citizen()), None, Basis("p", "b"), "t", "vss") == ()
 
 
+def test_a_truncate_discloses_nothing() -> None:
+    truncate = dataclasses.replace(
+        event(Op.DELETE, None, citizen()), op=Op.TRUNCATE, key={}, before=None
+    )
+    assert disclosures_of(truncate, truncate, Basis("p", "b"), "t", "vss") == ()
+
+
 def test_snapshot_reads_sharing_a_position_get_distinct_stable_audit_ids() -> None:
     one = event(Op.READ, citizen(), index=0)
     two = event(Op.READ, citizen(personal_id="001090000002"), index=0)

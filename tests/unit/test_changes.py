@@ -13,7 +13,7 @@ from connectors.postgres.changes import UNCHANGED, ChangeDecoder, DecodedBatch
 from connectors.postgres.pgoutput import PG_EPOCH, UNCHANGED_TOAST, ColumnValue
 from sync.errors import DecodeError
 from sync.types import ChangeEvent, Lsn, Op, Position, TableRef
-from tests.unit.test_pgoutput import tuple_data
+from tests.unit.test_pgoutput import REAL, tuple_data
 
 CITIZEN_OID, AUDIT_OID = 16385, 16390
 TEXT, DATE = 25, 1082
@@ -432,3 +432,72 @@ def test_relation_after_alter_table_is_used_for_later_changes() -> None:
     event = only(batch)
     assert event.after is not None
     assert event.after["issued_on"] == date(2021, 7, 1)
+
+
+# ---- truncate ----------------------------------------------------------------------------
+
+HOUSEHOLD_OID = 16400
+HOUSEHOLD = TableRef("public", "household")
+
+
+def truncate(*oids: int, options: int = 0) -> bytes:
+    return b"T" + struct.pack(f"!iB{len(oids)}I", len(oids), options, *oids)
+
+
+def test_truncate_of_a_captured_table_is_a_truncate_event_at_its_place_in_the_transaction() -> None:
+    batch = run(transaction(insert(*row("1")), truncate(CITIZEN_OID), insert(*row("2"))))
+    assert [(e.op, e.position) for e in batch.events] == [
+        (Op.CREATE, Position(COMMIT_LSN, 1)),
+        (Op.TRUNCATE, Position(COMMIT_LSN, 2)),
+        (Op.CREATE, Position(COMMIT_LSN, 3)),
+    ]
+    event = batch.events[1]
+    assert (event.table, event.key, event.before, event.after) == (CITIZEN, {}, None, None)
+    assert (event.txid, event.commit_time, event.source) == (4242, WHEN, "population")
+    assert event.event_id == ChangeEvent.make_event_id("population", Position(COMMIT_LSN, 2))
+    assert batch.captured == {"public.citizen": 3}
+
+
+@pytest.mark.parametrize("options", [0, 1, 2, 3], ids=["plain", "cascade", "restart", "both"])
+def test_one_truncate_of_several_tables_is_one_event_per_captured_table(options: int) -> None:
+    household = relation(HOUSEHOLD_OID, name="household", columns=((1, "id", TEXT),))
+    audit = relation(AUDIT_OID, name="audit", columns=((1, "id", TEXT),))
+    batch = run(
+        [
+            begin(),
+            relation(),
+            audit,
+            household,
+            truncate(CITIZEN_OID, AUDIT_OID, HOUSEHOLD_OID, options=options),
+            commit(),
+        ],
+        decoder(household=("id",)),
+    )
+    assert [(e.op, e.table, e.position) for e in batch.events] == [
+        (Op.TRUNCATE, CITIZEN, Position(COMMIT_LSN, 1)),
+        (Op.TRUNCATE, HOUSEHOLD, Position(COMMIT_LSN, 2)),
+    ]
+    assert len({e.event_id for e in batch.events}) == 2
+
+
+def test_truncate_of_only_uncaptured_tables_gives_no_event() -> None:
+    audit = relation(AUDIT_OID, name="audit", columns=((1, "id", TEXT),))
+    batch = run([begin(), audit, truncate(AUDIT_OID), commit()])
+    assert batch.events == []
+    assert batch.end_lsn == END_LSN
+
+
+def test_truncate_outside_a_transaction_is_a_decode_error() -> None:
+    with pytest.raises(DecodeError, match="truncate outside a transaction"):
+        run([relation(), truncate(CITIZEN_OID)])
+
+
+def test_truncate_bytes_from_a_real_server() -> None:
+    # as PostgreSQL sent them for `TRUNCATE t2` (see test_pgoutput.REAL)
+    batch = run(
+        [begin(), bytes.fromhex(REAL["relation"]), bytes.fromhex(REAL["truncate"]), commit()],
+        decoder(t2=("k",)),
+    )
+    event = only(batch)
+    assert (event.op, event.table, event.key) == (Op.TRUNCATE, TableRef("public", "t2"), {})
+    assert event.position == Position(COMMIT_LSN, 1)

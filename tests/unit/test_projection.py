@@ -4,6 +4,7 @@ for the subscriber that had it and an upsert for the one that now has it."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 from datetime import UTC, date, datetime, timedelta, timezone
@@ -277,6 +278,12 @@ def test_project_event_never_carries_the_old_image() -> None:
     assert moved is not None and moved.op is Op.DELETE
     assert (moved.before, moved.after) == (None, None)
     assert hanoi.project_event(event(Op.CREATE, None, citizen(province_code="79"))) is None
+
+
+@pytest.mark.parametrize("agency", ["hanoi", "gso", "vss"])
+def test_a_truncate_reaches_every_subscriber_as_it_is(agency: str) -> None:
+    truncate = dataclasses.replace(event(Op.TRUNCATE, None, None), key={})
+    assert projection(agency).project_event(truncate) == truncate
 
 
 def test_a_subscription_that_does_not_fit_its_contract_is_refused() -> None:

@@ -48,12 +48,6 @@ def test_an_update_with_a_full_old_tuple_keeps_its_before_image() -> None:
     assert event.before is not None and event.before["notes"] == "ghi chú"
 
 
-def test_truncate_of_a_captured_table_stops_capture_loudly() -> None:
-    truncate = b"T" + struct.pack("!IBI", 1, 0, CITIZEN_OID)
-    with pytest.raises(DecodeError, match=r"TRUNCATE of public\.citizen"):
-        run(transaction(truncate))
-
-
 def test_a_tuple_shorter_than_its_relation_is_a_decode_error() -> None:
     short = b"I" + struct.pack("!I", CITIZEN_OID) + b"N" + struct.pack("!H", 1) + b"n"
     with pytest.raises(DecodeError):

@@ -255,7 +255,7 @@ def test_tombstone_value_is_a_decode_error(codec: EventCodec) -> None:
 
 def test_missing_key_is_a_decode_error(codec: EventCodec) -> None:
     _, value = codec.encode(event(Op.CREATE, after=citizen()), KEY_ID, VALUE_ID)
-    with pytest.raises(DecodeError):
+    with pytest.raises(DecodeError, match="without a key"):
         codec.decode(None, value, lookup_for(codec))
 
 
@@ -322,10 +322,42 @@ def test_unknown_op_is_a_decode_error(codec: EventCodec) -> None:
         codec.decode(key, value, lookup_for(codec))
 
 
-def test_truncate_op_without_after_image_is_a_decode_error(codec: EventCodec) -> None:
+def truncate_event() -> ChangeEvent:
+    return dataclasses.replace(event(Op.TRUNCATE), key={})
+
+
+def test_a_truncate_has_no_key_and_round_trips(codec: EventCodec) -> None:
+    original = truncate_event()
+    key, value = codec.encode(original, KEY_ID, VALUE_ID)
+    assert key is None
+    assert codec.schema_ids(key, value) == {VALUE_ID}
+    assert codec.decode(key, value, lookup_for(codec)) == original
+
+
+def test_a_truncate_is_op_t_with_no_images_in_the_envelope(codec: EventCodec) -> None:
+    _, value = codec.encode(truncate_event(), KEY_ID, VALUE_ID)
+    schema_id, body = unframe(value)
+    record = fastavro.schemaless_reader(io.BytesIO(body), fastavro.parse_schema(codec.value_schema))
+    assert isinstance(record, dict)
+    assert (schema_id, record["op"], record["before"], record["after"]) == (
+        VALUE_ID,
+        "t",
+        None,
+        None,
+    )
+    assert (record["source"]["table"], record["source"]["event_index"]) == ("citizen", 1)
+
+
+def test_a_truncate_with_a_row_image_is_a_decode_error(codec: EventCodec) -> None:
+    value = encode_value(codec, envelope_record("t", citizen()))
+    with pytest.raises(DecodeError, match="truncate event with a row image"):
+        codec.decode(None, value, lookup_for(codec))
+
+
+def test_a_truncate_with_a_key_is_a_decode_error(codec: EventCodec) -> None:
     key, _ = codec.encode(event(Op.CREATE, after=citizen()), KEY_ID, VALUE_ID)
-    value = encode_value(codec, envelope_record("t", None))
-    with pytest.raises(DecodeError, match="truncate event without an after image"):
+    _, value = codec.encode(truncate_event(), KEY_ID, VALUE_ID)
+    with pytest.raises(DecodeError, match="truncate event with a key"):
         codec.decode(key, value, lookup_for(codec))
 
 

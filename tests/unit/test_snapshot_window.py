@@ -86,3 +86,26 @@ def test_the_window_spans_batches() -> None:
     second = window([mark("high", 30)], c, "population", "s")
     assert [e.op for e in first] == [Op.UPDATE]
     assert [(e.op, e.key["personal_id"]) for e in second] == [(Op.READ, "a")]
+
+
+def truncate(lsn: int) -> ChangeEvent:
+    position = Position(Lsn(lsn), 1)
+    return ChangeEvent(Op.TRUNCATE, CITIZEN, {}, None, None, position, 9, WHEN, "t", "population")
+
+
+def test_a_truncate_inside_the_window_drops_the_chunks_reads() -> None:
+    # the chunk may have been selected before the truncate: its rows are gone at the source
+    c = chunk("a", "b")
+    out = window([mark("low", 20), truncate(25), mark("high", 30)], c, "population", "s")
+    assert [(e.op, e.position) for e in out] == [(Op.TRUNCATE, Position(Lsn(25), 1))]
+    assert c.closed and c.emitted == 0
+
+
+def test_a_truncate_outside_the_window_leaves_the_chunk_alone() -> None:
+    c = chunk("a", "b")
+    out = window([truncate(15), mark("low", 20), mark("high", 30)], c, "population", "s")
+    assert [(e.op, e.position.lsn) for e in out] == [
+        (Op.TRUNCATE, 15),
+        (Op.READ, 30),
+        (Op.READ, 30),
+    ]

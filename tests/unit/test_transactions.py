@@ -112,3 +112,13 @@ def test_events_from_partitions_read_elsewhere_now_are_forgotten() -> None:
     assert holdback.held_from() == {(CITIZEN, 1): 3}
     holdback.keep_only([])
     assert not holdback.holding
+
+
+def test_a_late_copy_of_a_released_transaction_passes_at_once() -> None:
+    counts = {CITIZEN: 2}
+    holdback = TransactionHoldback([CITIZEN])
+    first, second = delivery(100, 1, counts=counts), delivery(100, 2, partition=1, counts=counts)
+    assert holdback.admit([first, second]) == [first, second]
+    copy = delivery(100, 2, partition=2, offset=9, counts=counts)  # a truncate's other copy
+    assert holdback.admit([copy]) == [copy]
+    assert not holdback.holding
