@@ -61,9 +61,16 @@ class SubscriptionConsumer:
         self._consumer.subscribe(self.topics, on_assign=self._on_assign, on_revoke=self._on_revoke)
 
     def read(self, max_messages: int, timeout: float) -> list[RawMessage]:
-        """Up to ``max_messages`` (blocking at most ``timeout`` seconds); errors a client can
-        recover from are logged, a fatal one raises."""
-        messages = self._consumer.consume(max_messages, timeout)
+        """Up to ``max_messages``: waits at most ``timeout`` seconds for the first, then takes
+        what is already fetched without waiting. Batches grow with the load: while one is
+        applied, the next accumulates. Errors a client can recover from are logged, a fatal
+        one raises."""
+        first = self._consumer.poll(timeout)
+        if first is None:
+            return []
+        messages = [first]
+        if max_messages > 1:
+            messages += self._consumer.consume(max_messages - 1, 0)
         batch = []
         for message in messages:
             error = message.error()
