@@ -221,8 +221,16 @@ class SourceWorkload(threading.Thread):
         self.transactions = self.changes = self.interrupted = self.rolled_back = 0
         self.kinds: Counter[str] = Counter()  # changes of committed transactions, by kind
         self._pending: Counter[str] = Counter()
+        self.error: BaseException | None = None
 
     def run(self) -> None:
+        try:
+            self._run()
+        except BaseException as exc:  # the test reports it: a dead workload is no workload
+            self.error = exc
+            raise
+
+    def _run(self) -> None:
         while not self.stop.is_set():
             try:
                 with psycopg.connect(self.dsn, autocommit=True, connect_timeout=2) as conn:

@@ -277,6 +277,8 @@ def test_faults_across_the_federation_lose_nothing_and_leak_nothing(
     with workloads_running(federation, rng) as workloads:
         done = inject_faults(federation, rng, load_seconds)
     print_load(done, workloads)
+    assert [w.error for w in workloads if w.error] == [], "every workload ran to the end"
+    assert all(w.transactions > 100 for w in workloads), "every source was busy"
     quiet = time.monotonic()
     reports = converge(federation, timeout=150)
     converged = time.monotonic() - quiet
