@@ -13,6 +13,7 @@
     ├── RegistryUnavailable (Retryable) the registry cannot be reached or timed out
     ├── ReplicaUnavailable (Retryable) a replica database cannot be reached
     ├── SubscriptionStopped (Fatal)   a subscription cannot go on until someone fixes its replica
+    ├── ReplicaSchemaError (Fatal)    a replica table no longer fits its contract, beyond adding
     ├── AuditError (Fatal)            the disclosure audit store cannot take or prove entries
     └── StackError (Fatal)            the embedded federation could not start or stop a process
 
@@ -111,6 +112,27 @@ class SubscriptionStopped(Fatal):
     def __init__(self, message: str, *, agency: str = "") -> None:
         super().__init__(message, agency=agency)
         self.agency = agency
+
+
+class ReplicaSchemaError(Fatal):
+    """A replica table differs from its projected contract in a way govsync does not change on
+    its own (a column's type, a required column the contract dropped, a missing key column).
+    ``found`` and ``expected`` are SQL types; empty where there is no column."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        table: str = "",
+        column: str = "",
+        found: str = "",
+        expected: str = "",
+    ) -> None:
+        super().__init__(message, table=table, column=column, found=found, expected=expected)
+        self.table = table
+        self.column = column
+        self.found = found
+        self.expected = expected
 
 
 class AuditError(Fatal):

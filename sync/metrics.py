@@ -147,6 +147,7 @@ class ProcessorMetrics:
     audit_entries: Counter
     audit_duplicates: Counter
     audit_write_seconds: Histogram
+    replica_columns_added: Counter
 
     @classmethod
     def create(cls, registry: CollectorRegistry, prefix: str = "govsync") -> ProcessorMetrics:
@@ -244,6 +245,12 @@ class ProcessorMetrics:
                 f"{prefix}_processor_audit_duplicates_total",
                 "Disclosures already in the audit chain (events seen again after a restart)",
                 ("agency",),
+                registry=registry,
+            ),
+            replica_columns_added=Counter(
+                f"{prefix}_processor_replica_columns_added_total",
+                "Columns added to the agency's replica tables because their contract gained them",
+                labels,
                 registry=registry,
             ),
             audit_write_seconds=Histogram(

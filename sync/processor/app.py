@@ -109,6 +109,7 @@ class SubscriptionService:
 
     async def _run(self) -> None:
         try:
+            await self.subscription.prepare()
             while not self._stopping.is_set():
                 messages = await self._blocking(
                     self.consumer.read, self.settings.batch_size, self.settings.batch_seconds

@@ -19,13 +19,13 @@ import psycopg
 
 from sync.audit import AuditTrail, Disclosure, disclosures_of
 from sync.contracts import Contract, EventCodec
-from sync.errors import DecodeError, SubscriptionStopped, is_retryable
+from sync.errors import DecodeError, ReplicaSchemaError, SubscriptionStopped, is_retryable
 from sync.metrics import ProcessorMetrics
 from sync.policy import Projection
 from sync.processor.deadletter import DeadLetter, DeadLetterPublisher
 from sync.processor.schemas import SchemaCache
 from sync.processor.transactions import TransactionHoldback
-from sync.replica import Applier, ApplyResult, Delivery, ReplicaTable
+from sync.replica import Applier, ApplyResult, Delivery, ReplicaTable, TableChanges
 
 log = logging.getLogger(__name__)
 
@@ -335,9 +335,53 @@ class Subscription:
                 self.replica_dsn, application_name=f"govsync-replica-{self.agency}"
             )
             applier = Applier(conn, self.tables, self.group_id, self.topic_ids)
-            await applier.prepare()
+            try:
+                changes = await applier.prepare()
+            except ReplicaSchemaError as exc:
+                await conn.close()
+                raise SubscriptionStopped(
+                    f"agency {self.agency}: {exc}; fix the contract or the replica table, then "
+                    "restart the worker",
+                    agency=self.agency,
+                ) from exc
+            except BaseException:
+                await conn.close()
+                raise
+            self._report(changes)
             self._applier = applier
         return self._applier
+
+    async def prepare(self) -> None:
+        """Connect to the replica and bring its tables to the contracts now, rather than at
+        the first batch, so an incompatible table stops the subscription at once."""
+        await self._retrying(self._connected)
+
+    def _report(self, changes: Mapping[str, TableChanges]) -> None:
+        for topic, change in changes.items():
+            if change.added:
+                self.metrics.replica_columns_added.labels(self.agency, topic).inc(len(change.added))
+                log.warning(
+                    "agency %s: replica table %s: added column(s) %s the contract gained; rows "
+                    "applied before hold NULL there until the table is snapshotted again",
+                    self.agency,
+                    change.table,
+                    ", ".join(change.added),
+                )
+            if change.relaxed:
+                log.warning(
+                    "agency %s: replica table %s: column(s) %s made optional by the contract",
+                    self.agency,
+                    change.table,
+                    ", ".join(change.relaxed),
+                )
+            if change.kept:
+                log.info(
+                    "agency %s: replica table %s: kept column(s) %s the contract no longer has "
+                    "(left NULL by new rows)",
+                    self.agency,
+                    change.table,
+                    ", ".join(change.kept),
+                )
 
     async def _drop_connection(self) -> None:
         if self._applier is not None:

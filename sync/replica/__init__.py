@@ -1,7 +1,9 @@
-"""Subscriber replicas: tables created from contracts, batched version-guarded apply, and the
-consumed positions committed in the same database transaction as the rows."""
+"""Subscriber replicas: tables created from contracts and following their compatible changes,
+batched version-guarded apply, and the consumed positions committed in the same database
+transaction as the rows."""
 
 from sync.replica.apply import Applier, ApplyResult, Delivery
+from sync.replica.evolution import TableChanges
 from sync.replica.layout import ReplicaTable
 
-__all__ = ["Applier", "ApplyResult", "Delivery", "ReplicaTable"]
+__all__ = ["Applier", "ApplyResult", "Delivery", "ReplicaTable", "TableChanges"]

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 import psycopg
 from psycopg import sql
 
+from sync.replica.evolution import TableChanges, evolve_table, lock_layout
 from sync.replica.layout import BOOKKEEPING, OFFSETS_DDL, STATE_SCHEMA, ReplicaTable
 from sync.types import ChangeEvent, Op
 
@@ -64,12 +65,18 @@ class Applier:
         # a topic's id changes when it is recreated; offsets of an older incarnation are void
         self.topic_ids = dict(topic_ids or {})
 
-    async def prepare(self) -> None:
-        """Create the replica's tables if missing."""
+    async def prepare(self) -> dict[str, TableChanges]:
+        """Create the replica's tables if missing and bring existing ones to their contract
+        (see :mod:`sync.replica.evolution`), all in one transaction; returns what changed per
+        table (by topic). Raises ``ReplicaSchemaError`` when a table cannot follow its contract."""
+        changes = {}
         async with self.conn.transaction():
+            await lock_layout(self.conn)
             await self.conn.execute(OFFSETS_DDL)
-            for table in self.tables.values():
+            for topic, table in self.tables.items():
                 await self.conn.execute(table.ddl())
+                changes[topic] = await evolve_table(self.conn, table)
+        return changes
 
     async def apply(self, deliveries: Sequence[Delivery]) -> ApplyResult:
         by_topic = _newest_per_key(deliveries)
