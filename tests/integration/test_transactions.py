@@ -10,6 +10,8 @@ from collections.abc import Callable
 import psycopg
 import pytest
 
+from sync.contracts import load_contracts
+from sync.stack.demo import source_table_ddl
 from tests.fixtures.pipeline import Pipeline
 
 pytestmark = pytest.mark.integration
@@ -68,3 +70,84 @@ def test_no_reader_sees_part_of_a_transaction(
     assert not partial, f"a reader saw part of a transaction: {partial[:5]}"
     assert len(watcher.seen) >= 10, "the watcher looked while the transactions arrived"
     assert watcher.seen[-1] == Counter({f"tx{n:03d}": ROWS_EACH for n in range(TRANSACTIONS)})
+
+
+class TwoTableWatcher(ReplicaWatcher):
+    """Per transaction label: citizens moved to its ward, and households registered at it."""
+
+    def run(self) -> None:
+        with psycopg.connect(self.dsn, autocommit=True) as conn:
+            conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+            while not self.stop.is_set():
+                with conn.transaction():  # one snapshot for both tables
+                    citizens = conn.execute(
+                        "SELECT ward_code, count(*) FROM population.citizen "
+                        "WHERE ward_code LIKE 'tx%%' GROUP BY ward_code"
+                    ).fetchall()
+                    households = self._households(conn)
+                seen = Counter({f"c{w}": int(n) for w, n in citizens})
+                seen.update({f"h{w}": int(n) for w, n in households})
+                self.seen.append(seen)
+
+    @staticmethod
+    def _households(conn: psycopg.Connection[tuple[object, ...]]) -> list[tuple[object, ...]]:
+        try:
+            with conn.transaction():
+                return conn.execute(
+                    "SELECT ward_code, count(*) FROM population.household "
+                    "WHERE ward_code LIKE 'tx%%' GROUP BY ward_code"
+                ).fetchall()
+        except psycopg.errors.UndefinedTable:
+            return []
+
+
+def test_a_transaction_over_two_tables_reaches_the_replica_whole(
+    pipeline_factory: Callable[..., Pipeline],
+) -> None:
+    pipeline = pipeline_factory(citizens=TRANSACTIONS * ROWS_EACH)
+    with pipeline.source() as conn:
+        conn.execute(source_table_ddl(load_contracts()["population.household"]))
+    pipeline.start_connector(tables='["citizen", "household"]')
+    pipeline.start_processor(
+        topics='["population.citizen", "population.household"]', batch_size="4"
+    )
+    pipeline.wait_converged()
+    ids = sorted(pipeline.source_rows())
+    watcher = TwoTableWatcher(pipeline.replica_dsn)
+    watcher.start()
+    try:
+        with pipeline.source() as conn:
+            for n in range(TRANSACTIONS):
+                ward = f"tx{n:03d}"
+                with conn.transaction():  # citizens move, and their households register
+                    for personal_id in ids[n * ROWS_EACH : (n + 1) * ROWS_EACH]:
+                        conn.execute(
+                            "UPDATE citizen SET ward_code = %s WHERE personal_id = %s",
+                            (ward, personal_id),
+                        )
+                        conn.execute(
+                            "INSERT INTO household VALUES (%s, %s, %s, 'chủ hộ', 'Hà Nội', "
+                            "'01', '001', %s, '2026-01-01', now())",
+                            (f"HH{n:03d}", personal_id, ids[n * ROWS_EACH], ward),
+                        )
+        pipeline.wait_for(
+            lambda: (
+                bool(watcher.seen)
+                and watcher.seen[-1]
+                == Counter(
+                    {f"{kind}tx{n:03d}": ROWS_EACH for n in range(TRANSACTIONS) for kind in "ch"}
+                )
+            ),
+            "every transaction to reach both replica tables",
+        )
+    finally:
+        watcher.stop.set()
+        watcher.join(10)
+    partial = [
+        (label, seen[f"c{label[1:]}"], seen[f"h{label[1:]}"])
+        for seen in watcher.seen
+        for label in seen
+        if (seen[f"c{label[1:]}"], seen[f"h{label[1:]}"]) != (ROWS_EACH, ROWS_EACH)
+    ]
+    assert not partial, f"a reader saw part of a transaction: {partial[:5]}"
+    assert len(watcher.seen) >= 10
