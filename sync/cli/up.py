@@ -36,7 +36,8 @@ console = Console()
     default="memory",
     show_default=True,
     help="Where the broker keeps topics. s3: on a local S3 server (moto, from the dev extra), "
-    "so a broker restart loses nothing; it still forgets them when the stack stops.",
+    "so they outlive a broker restart (a batch in flight may still be lost, see the README); "
+    "they are forgotten when the stack stops.",
 )
 def up(data_dir: Path | None, citizens: int, broker_storage: Literal["memory", "s3"]) -> None:
     """Start PostgreSQL, the broker, the registry, the population connector and a
