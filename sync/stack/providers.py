@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import psycopg
 from psycopg import sql
@@ -34,8 +34,9 @@ class StackProvider(Protocol):
 class EmbeddedProvider:
     name = "embedded"
 
-    def __init__(self, data_dir: Path) -> None:
-        self.federation = EmbeddedFederation(FederationOptions(data_dir, with_pipeline=False))
+    def __init__(self, data_dir: Path, broker_storage: Literal["memory", "s3"] = "memory") -> None:
+        options = FederationOptions(data_dir, with_pipeline=False, broker_storage=broker_storage)
+        self.federation = EmbeddedFederation(options)
         self.federation.__enter__()
         self.bootstrap = self.federation.broker.bootstrap
         self.registry_url = self.federation.registry_url
