@@ -42,7 +42,7 @@ class EmbeddedS3:
     def argv(self) -> list[str]:
         if not s3_server_installed():
             raise StackError(
-                "s3 broker storage needs a local S3 server, moto[server]: pip install -e '.[dev]'"
+                "s3 broker storage needs a local S3 server, moto[server]: pip install -e '.[s3]'"
             )
         return [sys.executable, "-m", "moto.server", "-H", LOOPBACK, "-p", str(self.port)]
 

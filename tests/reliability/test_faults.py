@@ -170,7 +170,7 @@ def s3_stack() -> Iterator[EmbeddedProvider]:
     if not s3_server_installed():
         pytest.skip(
             "no local S3 server for the broker's s3:// storage, so a broker restart cannot be "
-            "tested here: pip install -e '.[dev]' installs moto[server]"
+            "tested here: pip install -e '.[s3]' installs moto[server]"
         )
     path = Path(tempfile.mkdtemp(prefix="govsync-s3-"))
     provider = EmbeddedProvider(path / "stack", broker_storage="s3")
