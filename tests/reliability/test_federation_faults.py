@@ -42,9 +42,9 @@ BOOKKEEPING = {"_source_lsn", "_source_index", "_source_commit_time"}
 # restarting the cluster restarts the sources and the replicas at once: they share it
 FAULTS = ["SIGKILL connector"] * 3 + ["SIGKILL processor"] * 3 + ["restart PostgreSQL"] * 2
 BROKER_RESTART_SKIPPED = (
-    "broker restart not injected: the embedded Tansu build has only memory:// storage, so a "
-    "restarted broker has lost its topics by design; restarts need s3:// storage on a local "
-    "S3-compatible server (or Apache Kafka), which the embedded stack does not run"
+    "broker restart not injected: the embedded Tansu loses its topics across a restart with "
+    "memory:// storage, and acknowledged events with s3:// storage "
+    "(test_faults.py::test_broker_restart_loses_nothing says how); Apache Kafka is needed"
 )
 
 
