@@ -109,11 +109,15 @@ class Session:
         (databases made by :meth:`database` with ``prefix`` + agency)."""
         return self.stack.federation.postgres.dsn(f"bench_{prefix}{{agency}}")
 
-    def start_processor(self, phase: str, agency: str, replica_dsn: str, name: str = "") -> Managed:
+    def start_processor(
+        self, phase: str, agency: str, replica_dsn: str, name: str = "", **env: str
+    ) -> Managed:
+        """``env``: more GOVSYNC_* settings, by name without the prefix."""
         name = name or f"processor-{phase}-{agency}"
         spec = processor_spec(
             self.kafka(phase), agency, replica_dsn, [TOPIC], self.logs, self.logs / name, name=name
         )
+        spec.env.update({f"GOVSYNC_{key.upper()}": value for key, value in env.items()})
         return self._start(spec, "processor")
 
     def _start(self, spec: ProcessSpec, role: str) -> Managed:

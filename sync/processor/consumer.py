@@ -57,6 +57,7 @@ class SubscriptionConsumer:
         )
         self._assigned: set[tuple[str, int]] = set()
         self._partitions: set[tuple[str, int]] = set()  # of the topics, as of the assignment
+        self._partitions_stale = False
         self._paused = False
         self._consumer.subscribe(self.topics, on_assign=self._on_assign, on_revoke=self._on_revoke)
 
@@ -66,6 +67,8 @@ class SubscriptionConsumer:
         applied, the next accumulates. Errors a client can recover from are logged, a fatal
         one raises."""
         first = self._consumer.poll(timeout)
+        if self._partitions_stale:
+            self._refresh_partitions()
         if first is None:
             return []
         messages = [first]
@@ -116,14 +119,23 @@ class SubscriptionConsumer:
         shares the agency's partitions)."""
         return bool(self._assigned) and self._assigned == self._partitions
 
-    def _all_partitions(self) -> set[tuple[str, int]]:
-        metadata = self._consumer.list_topics(timeout=10)
-        return {
-            (topic, partition)
-            for topic in self.topics
-            if topic in metadata.topics
-            for partition in metadata.topics[topic].partitions
-        }
+    def _refresh_partitions(self) -> None:
+        """Every partition of the topics, read after an assignment. Not inside the assignment
+        callback: a client call made there clears the call state of the read that runs the
+        callback, and confluent-kafka then aborts the process."""
+        try:
+            metadata = self._consumer.list_topics(timeout=10)
+        except KafkaException as exc:
+            log.warning("group %s: no topic metadata (%s)", self.group_id, exc)
+            self._partitions = set()  # unknown: hold nothing back
+        else:
+            self._partitions = {
+                (topic, partition)
+                for topic in self.topics
+                if topic in metadata.topics
+                for partition in metadata.topics[topic].partitions
+            }
+        self._partitions_stale = False
 
     def pause(self) -> None:
         """Stop fetching (a stopped subscription) while staying in the group."""
@@ -136,11 +148,7 @@ class SubscriptionConsumer:
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self._assigned = {(tp.topic, tp.partition) for tp in partitions}
-        try:
-            self._partitions = self._all_partitions()
-        except KafkaException as exc:
-            log.warning("group %s: no topic metadata (%s)", self.group_id, exc)
-            self._partitions = set()  # unknown: hold nothing back
+        self._partitions_stale = True
         log.info("group %s assigned %d partitions", self.group_id, len(partitions))
         if self._paused:
             consumer.pause(partitions)
