@@ -28,8 +28,7 @@ SESSION_TIMEOUT = 45  # seconds, librdkafka's default
 
 def solo(session: Session, sizes: Sizes, phase: str) -> Figure:
     """One subscriber draining ``Sizes.drained`` events: what the naive baseline is held to."""
-    figure = drain(session, sizes, phase, "solo", 1, 1, sizes.drained)
-    return figure
+    return drain(session, sizes, phase, "solo", 1, 1, sizes.drained)
 
 
 def subscribers(session: Session, sizes: Sizes, phase: str) -> dict[str, Figure]:
