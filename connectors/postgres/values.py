@@ -12,10 +12,12 @@ Assumptions about the decoding session, which the connector sets: ``DateStyle`` 
 mean times; they are returned in UTC.
 
 Values PostgreSQL holds but Python's ``date``/``time``/``datetime`` cannot -- ``infinity``,
-``-infinity``, years before 1 AD (``BC``) or after 9999, ``24:00:00`` -- are returned as
-PostgreSQL's text, unchanged: capture is not the place to refuse a committed row, and a
-contract with a date field rejects the string with a message that names the field.
-Text that does not parse as its type at all raises :class:`~sync.errors.DecodeError`.
+``-infinity``, years before 1 AD (``BC``) or after 9999, ``24:00:00`` -- become the
+:mod:`sync.temporal` values the contracts carry them as. Text that does not parse as its type,
+or a value no contract type can carry, becomes :class:`~sync.temporal.Uncarried`: capture is
+not the place to refuse a committed row, and one bad value must not stop a whole batch. The
+contract layer refuses to encode it, naming the field, and the connector dead-letters that one
+change. Messages never quote the text: column values are personal data.
 """
 
 from __future__ import annotations
@@ -23,56 +25,13 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Callable
-from datetime import UTC, date, datetime, time, timedelta, timezone
 from decimal import Decimal
 from typing import Any, Final
 
 from sync.errors import DecodeError
+from sync.temporal import Uncarried, parse_date, parse_time, parse_timestamp, parse_timestamptz
 
 Converter = Callable[[str], Any]
-
-_DATE: Final = r"(?P<year>\d{4,})-(?P<month>\d\d)-(?P<day>\d\d)"
-_TIME: Final = r"(?P<hour>\d\d):(?P<minute>\d\d):(?P<second>\d\d)(?:\.(?P<fraction>\d{1,6}))?"
-_OFFSET: Final = r"(?P<sign>[+-])(?P<off_h>\d\d)(?::(?P<off_m>\d\d))?(?::(?P<off_s>\d\d))?"
-_BC: Final = r"(?P<bc> BC)?"
-
-_DATE_RE: Final = re.compile(_DATE + _BC)
-_TIME_RE: Final = re.compile(_TIME)
-_TIMESTAMP_RE: Final = re.compile(_DATE + " " + _TIME + _BC)
-_TIMESTAMPTZ_RE: Final = re.compile(_DATE + " " + _TIME + _OFFSET + _BC)
-_SPECIAL_TIMES: Final = frozenset({"infinity", "-infinity"})
-
-
-class _Unrepresentable(Exception):
-    """A valid PostgreSQL value outside what Python's date and time types can hold."""
-
-
-def _match(pattern: re.Pattern[str], text: str, what: str) -> re.Match[str]:
-    found = pattern.fullmatch(text)
-    if found is None:
-        raise ValueError(f"not an ISO {what}")
-    if found.groupdict().get("bc"):
-        raise _Unrepresentable(text)
-    return found
-
-
-def _date_of(found: re.Match[str]) -> date:
-    if len(found["year"]) > 4:
-        raise _Unrepresentable(found["year"])
-    return date(int(found["year"]), int(found["month"]), int(found["day"]))
-
-
-def _time_of(found: re.Match[str]) -> time:
-    hour, minute, second = int(found["hour"]), int(found["minute"]), int(found["second"])
-    if hour == 24:
-        raise _Unrepresentable("24:00:00")
-    micros = int((found["fraction"] or "0").ljust(6, "0"))
-    return time(hour, minute, second, micros)
-
-
-def _offset_of(found: re.Match[str]) -> timezone:
-    seconds = int(found["off_h"]) * 3600 + int(found["off_m"] or 0) * 60 + int(found["off_s"] or 0)
-    return timezone(timedelta(seconds=-seconds if found["sign"] == "-" else seconds))
 
 
 def _to_bool(text: str) -> bool:
@@ -105,28 +64,6 @@ def _unescape_bytea(text: str) -> bytes:
     return bytes(out)
 
 
-def _to_date(text: str) -> date:
-    return _date_of(_match(_DATE_RE, text, "date"))
-
-
-def _to_time(text: str) -> time:
-    return _time_of(_match(_TIME_RE, text, "time"))
-
-
-def _to_timestamp(text: str) -> datetime:
-    found = _match(_TIMESTAMP_RE, text, "timestamp")
-    return datetime.combine(_date_of(found), _time_of(found))
-
-
-def _to_timestamptz(text: str) -> datetime:
-    found = _match(_TIMESTAMPTZ_RE, text, "timestamp with time zone")
-    local = datetime.combine(_date_of(found), _time_of(found), _offset_of(found))
-    try:
-        return local.astimezone(UTC)
-    except OverflowError:  # within a day of year 1 or 9999, but on the far side in UTC
-        raise _Unrepresentable(text) from None
-
-
 def _keep(text: str) -> str:
     return text
 
@@ -145,10 +82,10 @@ _SCALARS: Final[dict[int, Converter]] = {
     701: float,  # float8
     1042: _keep,  # bpchar, with its padding
     1043: _keep,  # varchar
-    1082: _to_date,
-    1083: _to_time,
-    1114: _to_timestamp,  # naive
-    1184: _to_timestamptz,  # aware, in UTC
+    1082: parse_date,
+    1083: parse_time,
+    1114: parse_timestamp,  # naive
+    1184: parse_timestamptz,  # aware, in UTC
     1700: Decimal,  # numeric; Decimal reads NaN, Infinity, -Infinity
     2950: uuid.UUID,
     3802: _keep,  # jsonb, kept as its text
@@ -180,20 +117,15 @@ _ARRAYS: Final[dict[int, int]] = {
 
 ARRAY_ELEMENT_OIDS: Final = _ARRAYS
 
-_SPECIAL_TIME_TYPES: Final = frozenset({1082, 1114, 1184})
+_TYPE_NAMES: Final = {16: "boolean", 17: "bytea", 1700: "numeric", 2950: "uuid"}
 
 
 def _convert_scalar(type_oid: int, text: str) -> Any:
-    if type_oid in _SPECIAL_TIME_TYPES and text in _SPECIAL_TIMES:
-        return text
     try:
         return _SCALARS[type_oid](text)
-    except _Unrepresentable:
-        return text
-    except (ValueError, ArithmeticError) as exc:
-        raise DecodeError(
-            f"cannot read {text!r} as PostgreSQL type oid {type_oid}: {exc}", type_oid=type_oid
-        ) from None
+    except (ValueError, ArithmeticError):
+        kind = _TYPE_NAMES.get(type_oid, f"value of type oid {type_oid}")
+        return Uncarried(text, f"text that does not parse as a {kind}")
 
 
 def convert_text(type_oid: int, text: str) -> Any:
@@ -202,14 +134,18 @@ def convert_text(type_oid: int, text: str) -> Any:
     Built-in scalars become ``bool``, ``bytes``, ``int``, ``float``, ``Decimal``, ``date``,
     ``time``, naive ``datetime`` (timestamp), UTC ``datetime`` (timestamptz) or ``UUID``;
     text types, json and jsonb stay ``str``; arrays of those become lists, NULL elements
-    ``None``. Unknown types and unrepresentable dates and times come back as ``text``.
+    ``None``. Dates and times beyond Python's types are :mod:`sync.temporal` values, text
+    that does not parse is :class:`~sync.temporal.Uncarried`; unknown types stay ``text``.
     """
     if type_oid in _SCALARS:
         return _convert_scalar(type_oid, text)
     element_oid = _ARRAYS.get(type_oid)
     if element_oid is None:
         return text
-    return parse_array(text, lambda item: _convert_scalar(element_oid, item))
+    try:
+        return parse_array(text, lambda item: _convert_scalar(element_oid, item))
+    except DecodeError as exc:
+        return Uncarried(text, str(exc))
 
 
 _QUOTED: Final = re.compile(r'"((?:[^"\\]|\\.)*)"', re.DOTALL)
@@ -249,8 +185,10 @@ class _ArrayParser:
         return result
 
     def _error(self, problem: str) -> DecodeError:
+        # the literal itself is never quoted: its elements are column values
         return DecodeError(
-            f"array literal {self._text!r}: {problem} at character {self._pos}", offset=self._pos
+            f"array literal of {len(self._text)} characters: {problem} at character {self._pos}",
+            offset=self._pos,
         )
 
     def _take(self, expected: str) -> str:
