@@ -302,7 +302,7 @@ def parse_timestamptz(text: str) -> datetime | FarTimestampTz | Uncarried:
     """A ``timestamptz`` in ISO text with any UTC offset, as an aware datetime in UTC."""
     parsed = _timestamp(text, _TIMESTAMPTZ_RE, FarTimestampTz, "timestamp with time zone")
     if not isinstance(parsed, tuple):
-        return parsed
+        return parsed  # type: ignore[return-value]  # _timestamp made it a FarTimestampTz
     micros, _ = parsed
     plain = _plain_datetime(micros)
     return plain if plain is not None else FarTimestampTz(micros)
@@ -426,7 +426,7 @@ def as_ordinal(value: Any) -> int | None:
     if isinstance(value, datetime):
         if value.tzinfo is None:
             value = value.replace(tzinfo=UTC)
-        return (value - _EPOCH) // timedelta(microseconds=1)
+        return int((value - _EPOCH) // timedelta(microseconds=1))
     if isinstance(value, date):
         return value.toordinal() - _EPOCH_ORDINAL
     if isinstance(value, time):

@@ -6,7 +6,10 @@ A change whose message exceeds the producer's ``message.max.bytes`` (GOVSYNC_MAX
 to be kept at or below the topics' ``max.message.bytes``) can never be delivered: retrying it
 would stop capture for good. It is recorded on the connector's dead-letter topic instead -- its
 table, position, event id, size and the reason, never a field value -- and counted, and
-capture goes on. Replicas miss that change until the row changes again.
+capture goes on. Replicas miss that change until the row changes again. So does a change
+with a value its contract cannot carry (a timestamp past an Avro ``long``, a numeric ``NaN``
+in a decimal field; see ``docs/value-mapping.md``): the letter names the field, never a value,
+and ``govsync verify`` reports the row until it changes again.
 
 A truncate concerns every key, and keys are spread over the topic's partitions: it is sent to
 each partition (explicitly, without a key), every copy with the same event id and position, so
@@ -19,17 +22,16 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 
 from sync.contracts import Contract, EventCodec, envelope_schema
-from sync.errors import RegistryError, RegistryUnavailable, Retryable
+from sync.errors import ContractError, RegistryError, RegistryUnavailable, Retryable
+from sync.kafka.deadletter import DeadLetter, DeadLetterPublisher, connector_dead_letter_topic
 from sync.metrics import ConnectorMetrics
 from sync.types import ChangeEvent, Lsn, Op, TableRef
 
@@ -51,27 +53,6 @@ DEFAULT_MAX_MESSAGE_BYTES = 1_000_000  # below Kafka's default broker limit (1,0
 
 class DeliveryFailed(Retryable):
     """The broker did not acknowledge some events; nothing was advanced, they are sent again."""
-
-
-@dataclass(frozen=True)
-class ConnectorDeadLetter:
-    """Why a change could not be published, and where it is in the source; no field values."""
-
-    source: str
-    table: str
-    topic: str
-    lsn: str
-    index: int
-    event_id: str
-    op: str
-    size_bytes: int
-    limit_bytes: int
-    reason: str  # a short, bounded code: too_large
-    error: str
-
-
-def dead_letter_topic(prefix: str, source: str) -> str:
-    return f"{prefix}govsync.dlq.connector.{source}"
 
 
 class _Route:
@@ -97,10 +78,11 @@ class Publisher:
         self.source = source
         self.metrics = metrics
         self.max_message_bytes = max_message_bytes
-        self.dead_letter_topic = dead_letter_topic(topic_prefix, source)
+        self.dead_letter_topic = connector_dead_letter_topic(topic_prefix, source)
         self._producer = Producer(
             {**kafka, **PRODUCER_DEFAULTS, "message.max.bytes": max_message_bytes}
         )
+        self._dead_letters = DeadLetterPublisher(self._producer, self.dead_letter_topic)
         self._registry = SchemaRegistryClient({"url": registry_url})
         self._source_db = source_db
         self._routes = {
@@ -135,26 +117,21 @@ class Publisher:
             if error is not None:
                 failures.append(error)
 
-        letters: list[ConnectorDeadLetter] = []
-        counts = self._event_counts(events)
-        for event in events:
-            route = self._routes[event.table]
-            if event.txid:
-                event = dataclasses.replace(event, tx_events=counts[event.position.lsn])
-            key, value = route.codec.encode(event, route.key_id, route.value_id)
+        encoded, unfit = self._encode(events)
+        letters = [self._dead_letter(letter, on_delivery) for letter in unfit]
+        for event, topic, key, value in encoded:
             try:
                 if event.op is Op.TRUNCATE:
-                    for partition in range(self._partition_count(route.topic)):
-                        self._produce(route.topic, key, value, on_delivery, partition)
+                    for partition in range(self._partition_count(topic)):
+                        self._produce(topic, key, value, on_delivery, partition)
                 else:
-                    self._produce(route.topic, key, value, on_delivery)
+                    self._produce(topic, key, value, on_delivery)
             except KafkaException as exc:
                 if exc.args[0].code() != KafkaError.MSG_SIZE_TOO_LARGE:
                     raise
                 size = len(key or b"") + len(value)
-                letter = self._too_large(event, route.topic, size, exc)
-                self._produce_dead_letter(letter, on_delivery)
-                letters.append(letter)
+                letter = self._too_large(event, topic, size, exc)
+                letters.append(self._dead_letter(letter, on_delivery))
         remaining = self._producer.flush(60)
         if failures or remaining:
             if self.metrics:
@@ -162,6 +139,31 @@ class Publisher:
             first = failures[0] if failures else f"{remaining} still queued after 60 s"
             raise DeliveryFailed(f"broker did not acknowledge {len(events)} events: {first}")
         self._count(events, letters)
+
+    def _encode(
+        self, events: Sequence[ChangeEvent]
+    ) -> tuple[list[tuple[ChangeEvent, str, bytes | None, bytes]], list[DeadLetter]]:
+        """Each event's key and value, and a letter for each its contract cannot carry. The
+        transaction counts leave out what is dead-lettered, so subscribers do not wait for it:
+        a transaction that lost an event is encoded again with the counts corrected."""
+        unfit: dict[str, DeadLetter] = {}
+        while True:
+            kept = [e for e in events if e.event_id not in unfit]
+            counts = self._event_counts(kept)
+            encoded, failed = [], False
+            for event in kept:
+                route = self._routes[event.table]
+                if event.txid:
+                    event = dataclasses.replace(event, tx_events=counts[event.position.lsn])
+                try:
+                    key, value = route.codec.encode(event, route.key_id, route.value_id)
+                except ContractError as exc:
+                    unfit[event.event_id] = self._unencodable(event, route.topic, exc)
+                    failed = True
+                    continue
+                encoded.append((event, route.topic, key, value))
+            if not failed:
+                return encoded, list(unfit.values())
 
     def _event_counts(self, events: Sequence[ChangeEvent]) -> dict[Lsn, dict[str, int]]:
         """Events per topic of each transaction (by commit LSN). A peek returns whole
@@ -173,7 +175,7 @@ class Publisher:
                 counts.setdefault(event.position.lsn, Counter())[topic] += 1
         return {lsn: dict(per_topic) for lsn, per_topic in counts.items()}
 
-    def _count(self, events: Sequence[ChangeEvent], letters: list[ConnectorDeadLetter]) -> None:
+    def _count(self, events: Sequence[ChangeEvent], letters: list[DeadLetter]) -> None:
         if not self.metrics:
             return
         per_topic = Counter(self._routes[event.table].topic for event in events)
@@ -184,21 +186,42 @@ class Publisher:
             if count:
                 self.metrics.events_produced.labels(self.source, topic).inc(count)
 
-    def _too_large(
-        self, event: ChangeEvent, topic: str, size: int, exc: KafkaException
-    ) -> ConnectorDeadLetter:
-        letter = ConnectorDeadLetter(
+    def _letter(self, event: ChangeEvent, topic: str, reason: str, error: str) -> DeadLetter:
+        return DeadLetter(
+            reason=reason,
+            error=error,
+            topic=topic,
+            event_id=event.event_id,
             source=self.source,
             table=str(event.table),
-            topic=topic,
             lsn=str(event.position.lsn),
             index=event.position.index,
-            event_id=event.event_id,
             op=event.op.value,
+        )
+
+    def _unencodable(self, event: ChangeEvent, topic: str, exc: ContractError) -> DeadLetter:
+        letter = dataclasses.replace(
+            self._letter(event, topic, "unencodable", str(exc)), field=exc.field
+        )
+        log.error(
+            "the change at %s index %d of %s (event %s) cannot be carried by its contract: "
+            "%s; recorded on %s and skipped; replicas miss it until the row changes again",
+            letter.lsn,
+            letter.index,
+            letter.table,
+            letter.event_id,
+            exc,
+            self.dead_letter_topic,
+        )
+        return letter
+
+    def _too_large(
+        self, event: ChangeEvent, topic: str, size: int, exc: KafkaException
+    ) -> DeadLetter:
+        letter = dataclasses.replace(
+            self._letter(event, topic, "too_large", exc.args[0].str()),
             size_bytes=size,
             limit_bytes=self.max_message_bytes,
-            reason="too_large",
-            error=exc.args[0].str(),
         )
         log.error(
             "the change at %s index %d of %s (event %s) is %d bytes as a message, above the "
@@ -214,19 +237,12 @@ class Publisher:
         )
         return letter
 
-    def _produce_dead_letter(
-        self,
-        letter: ConnectorDeadLetter,
-        callback: Callable[[KafkaError | None, Message], None],
-    ) -> None:
-        value = json.dumps({**asdict(letter), "ts_ms": int(time.time() * 1000)}).encode()
-        self._producer.produce(
-            self.dead_letter_topic,
-            key=letter.event_id.encode(),
-            value=value,
-            headers={"govsync.reason": letter.reason},
-            on_delivery=callback,
-        )
+    def _dead_letter(
+        self, letter: DeadLetter, callback: Callable[[KafkaError | None, Message], None]
+    ) -> DeadLetter:
+        """Queue the letter with the events: the same delivery report decides the batch."""
+        self._dead_letters.produce(letter, callback)
+        return letter
 
     def _partition_count(self, topic: str) -> int:
         """Asked of the broker for each truncate (they are rare): partitions may be added."""

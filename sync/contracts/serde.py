@@ -12,6 +12,7 @@ import struct
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import fastavro
@@ -21,6 +22,7 @@ from sync import __version__
 from sync.contracts.envelope import envelope_schema
 from sync.contracts.loader import Contract
 from sync.errors import ContractError, DecodeError
+from sync.temporal import Uncarried, install_avro_readers
 from sync.types import ChangeEvent, Lsn, Op, Position, TableRef
 
 MAGIC = 0
@@ -68,6 +70,7 @@ class EventCodec:
         self._value_parsed = fastavro.parse_schema(self.value_schema)
         self._key_parsed = fastavro.parse_schema(contract.key_schema)
         self._writers: dict[int, Any] = {}
+        install_avro_readers()  # dates and times beyond Python's range decode as they are carried
 
     def encode(self, event: ChangeEvent, key_id: int, value_id: int) -> tuple[bytes | None, bytes]:
         """(key bytes, value bytes) for ``event``, framed with the registered schema ids. A
@@ -77,25 +80,29 @@ class EventCodec:
             if event.op is not Op.TRUNCATE:
                 fastavro.schemaless_writer(key_buf, self._key_parsed, dict(event.key))
             fastavro.schemaless_writer(value_buf, self._value_parsed, self._to_record(event))
-        except _UNDECODABLE:
+        except Exception:  # noqa: BLE001 -- fastavro raises whatever the value makes it raise
             # fastavro's message quotes the whole row: name the field, never the values
+            field, problem = self._misfit(event)
             raise ContractError(
-                f"a change to {event.table} does not fit contract {self.contract.topic}: "
-                f"{self._misfit(event)}",
+                f"a change to {event.table} does not fit contract {self.contract.topic}: {problem}",
                 contract=self.contract.topic,
+                field=field,
             ) from None
         key = None if event.op is Op.TRUNCATE else frame(key_id, key_buf.getvalue())
         return key, frame(value_id, value_buf.getvalue())
 
-    def _misfit(self, event: ChangeEvent) -> str:
-        """Which field of the row does not fit, by name and Python type only."""
-        image = event.after if event.after is not None else event.before
-        for field in self.contract.row_schema["fields"]:
-            value = (image or {}).get(field["name"])
-            named = {"type": "record", "name": "One", "fields": [field]}
-            if not fastavro.validate({field["name"]: value}, named, raise_errors=False):
-                return f"field {field['name']!r} got a {type(value).__name__}"
-        return "the key or the envelope does not fit"
+    def _misfit(self, event: ChangeEvent) -> tuple[str, str]:
+        """(field name, what is wrong) for the first field of the row that does not fit, by
+        name and Python type only."""
+        for image in (event.after, event.before, event.key):
+            for field in self.contract.row_schema["fields"]:
+                name = field["name"]
+                if image is None or name not in image:
+                    continue
+                value = image[name]
+                if not _fits(value, field):
+                    return name, f"field {name!r} cannot carry {_described(value)}"
+        return "", "the key or the envelope does not fit"
 
     def decode(self, key: bytes | None, value: bytes | None, lookup: SchemaLookup) -> ChangeEvent:
         """The event in a (key, value) message; writer schemas come from ``lookup(id)``."""
@@ -105,16 +112,17 @@ class EventCodec:
         if record.get("op") == Op.TRUNCATE.value:
             if key is not None:
                 raise DecodeError("a truncate event with a key: it concerns no single row")
-            return self._from_record({}, record)
-        if key is None:
-            raise DecodeError("a change event without a key (only a truncate has none)")
-        key_record = self._read(key, lookup, self._key_parsed, "key")
-        if not isinstance(key_record, dict):
-            raise DecodeError("the key's schema does not describe a record")
+            key_record: Any = {}
+        else:
+            if key is None:
+                raise DecodeError("a change event without a key (only a truncate has none)")
+            key_record = self._read(key, lookup, self._key_parsed, "key")
+            if not isinstance(key_record, dict):
+                raise DecodeError("the key's schema does not describe a record")
         try:
             return self._from_record(key_record, record)
         except _UNDECODABLE as exc:
-            raise DecodeError(f"change event fields out of range: {exc!r}") from exc
+            raise DecodeError(f"change event fields out of range: {_brief(exc)}") from exc
 
     def schema_ids(self, key: bytes | None, value: bytes | None) -> set[int]:
         """The schema ids a message refers to, to fetch them before decoding (a truncate has
@@ -203,6 +211,26 @@ class EventCodec:
             source=source["name"],
             tx_events=(record.get("transaction") or {}).get("event_counts") or {},
         )
+
+
+def _fits(value: Any, field: Mapping[str, Any]) -> bool:
+    """Whether ``value`` encodes as ``field`` on its own."""
+    one = {"type": "record", "name": "One", "fields": [{"name": "v", "type": field["type"]}]}
+    try:
+        buf = io.BytesIO()
+        fastavro.schemaless_writer(buf, fastavro.parse_schema(one), {"v": value})
+    except Exception:  # noqa: BLE001 -- any failure means it does not fit
+        return False
+    return True
+
+
+def _described(value: Any) -> str:
+    """What a value is, without what it says."""
+    if isinstance(value, Uncarried):
+        return value.reason
+    if isinstance(value, Decimal) and not value.is_finite():
+        return "a numeric NaN or infinity"
+    return f"a {type(value).__name__}"
 
 
 def _brief(exc: BaseException) -> str:

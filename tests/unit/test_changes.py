@@ -12,6 +12,7 @@ import pytest
 from connectors.postgres.changes import UNCHANGED, ChangeDecoder, DecodedBatch
 from connectors.postgres.pgoutput import PG_EPOCH, UNCHANGED_TOAST, ColumnValue
 from sync.errors import DecodeError
+from sync.temporal import Uncarried
 from sync.types import ChangeEvent, Lsn, Op, Position, TableRef
 from tests.unit.test_pgoutput import REAL, tuple_data
 
@@ -406,9 +407,16 @@ def test_null_values_stay_none() -> None:
     assert event.after == decoded(full_name=None, date_of_birth=None)
 
 
-def test_unparseable_value_is_a_decode_error() -> None:
-    with pytest.raises(DecodeError, match="1082"):
-        run(transaction(insert(*row(date_of_birth="not a date"))))
+def test_unparseable_value_stays_with_its_change_only() -> None:
+    """Text that does not parse as its type does not stop the batch: the value is marked
+    uncarried (the connector dead-letters that change), never quoted."""
+    events = run(
+        transaction(insert(*row(date_of_birth="not a date")), insert(*row(personal_id="002")))
+    ).events
+    assert len(events) == 2
+    bad = events[0].after["date_of_birth"] if events[0].after else None
+    assert isinstance(bad, Uncarried) and "not a date" not in bad.reason
+    assert events[1].after is not None and type(events[1].after["date_of_birth"]) is date
 
 
 def test_binary_value_is_a_decode_error_naming_the_column() -> None:
