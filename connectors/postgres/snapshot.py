@@ -37,6 +37,7 @@ import psycopg
 from psycopg import sql
 from psycopg.types.string import TextLoader
 
+from sync.temporal import register_pg_adapters
 from sync.types import ChangeEvent, Op, Position, TableRef
 
 WATERMARK_TABLE = TableRef("govsync", "snapshot_watermark")
@@ -231,6 +232,8 @@ class ChunkReader:
         # json and jsonb as their text, as the stream's pgoutput delivers them
         self._conn.adapters.register_loader("json", TextLoader)
         self._conn.adapters.register_loader("jsonb", TextLoader)
+        # dates and times beyond Python's range, read as the stream carries them
+        register_pg_adapters(self._conn)
 
     @property
     def connection(self) -> psycopg.Connection[Any]:

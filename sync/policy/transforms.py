@@ -7,7 +7,11 @@
   is never in the manifest), as 64 lowercase hex digits. Within one key the same value always
   gives the same pseudonym, so a subscriber can link a citizen across its topics and over
   time; under another key the pseudonyms are unlinkable. Text and integer fields.
-- ``year``: a date or timestamp truncated to its year, an int (a timestamp's year in UTC).
+- ``year``: a date or timestamp truncated to its year, an int (a timestamp's year in UTC), as
+  PostgreSQL's ``extract(year ...)`` gives it: 44 BC is -44 (there is no year 0), years after
+  9999 are themselves. ``infinity`` and ``-infinity`` have no year: they give 2**31-1 and
+  -2**31, the extremes of the ``int``, the way the contracts carry infinite dates -- a
+  non-null date stays a non-null year and still sorts after (or before) every other.
 
 Each transform is deterministic (a replayed event projects to the same row, so replicas
 converge), keeps a nullable field nullable and maps null to null, and says the Avro type it
@@ -31,6 +35,15 @@ from pydantic import Field as PydanticField
 from sync.contracts.columns import sql_type_of
 from sync.errors import ConfigError
 from sync.policy.identifiers import check_identifier
+from sync.temporal import (
+    INT32_MAX,
+    INT32_MIN,
+    FarDate,
+    FarTimestamp,
+    FarValue,
+    civil_from_days,
+    pg_year,
+)
 
 MIN_SECRET_BYTES = 32
 ValueFunction = Callable[[Any], Any]
@@ -138,9 +151,23 @@ class Year(_Transform):
         return "Truncated to its year."
 
 
+def _far_year(value: FarValue) -> int:
+    if value.infinite:
+        return INT32_MAX if int(value) > 0 else INT32_MIN
+    if isinstance(value, FarDate):
+        days = int(value)
+    elif isinstance(value, FarTimestamp):  # and FarTimestampTz, already in UTC
+        days = int(value) // 86_400_000_000
+    else:
+        raise TypeError(f"year takes a date or a timestamp, not {type(value).__name__}")
+    return pg_year(civil_from_days(days)[0])
+
+
 def _year(value: Any) -> Any:
     if value is None:
         return None
+    if isinstance(value, FarValue):
+        return _far_year(value)
     if isinstance(value, datetime) and value.tzinfo is not None:
         return value.astimezone(UTC).year
     if isinstance(value, date):

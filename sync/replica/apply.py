@@ -27,6 +27,7 @@ from psycopg import sql
 
 from sync.replica.evolution import TableChanges, evolve_table, lock_layout
 from sync.replica.layout import BOOKKEEPING, OFFSETS_DDL, STATE_SCHEMA, ReplicaTable
+from sync.temporal import register_pg_adapters
 from sync.types import ChangeEvent, Op
 
 
@@ -60,6 +61,7 @@ class Applier:
         topic_ids: Mapping[str, str] | None = None,
     ) -> None:
         self.conn = conn
+        register_pg_adapters(conn)  # dates and times beyond Python's range, as carried
         self.tables = dict(tables)  # by topic
         self.group_id = group_id
         # a topic's id changes when it is recreated; offsets of an older incarnation are void

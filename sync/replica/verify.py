@@ -16,6 +16,8 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from sync.temporal import register_pg_adapters
+
 Key = tuple[Any, ...]
 
 
@@ -156,6 +158,7 @@ def _literals(values: Key) -> sql.Composed:
 
 def _connect(dsn: str) -> psycopg.Connection[Any]:
     conn = psycopg.connect(dsn, autocommit=True)
+    register_pg_adapters(conn)  # keys may be dates beyond Python's range
     conn.execute("SET TimeZone = 'UTC'")
     conn.execute("SET DateStyle = 'ISO, YMD'")
     conn.execute("SET extra_float_digits = 3")

@@ -23,6 +23,7 @@ from sync.policy import Projection, load_manifest, read_hash_keys
 from sync.replica.layout import STATE_SCHEMA
 from sync.replica.verify import TableReport, TableSide, TableVerifier
 from sync.stack.description import StackDescription
+from sync.temporal import register_pg_adapters
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +119,7 @@ def _verify_projection(
     staged = sql.Identifier(STATE_SCHEMA, f"verify_{contract.domain}__{contract.entity}")
     columns = list(contract.field_names)
     with psycopg.connect(replica_dsn, autocommit=True) as replica:
+        register_pg_adapters(replica)
         replica.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(staged))
         replica.execute(
             sql.SQL("CREATE UNLOGGED TABLE {} AS SELECT {} FROM {} WITH NO DATA").format(
@@ -157,6 +159,7 @@ def _stage_projected_source(
     with psycopg.connect(source_dsn) as source:
         source.adapters.register_loader("json", TextLoader)
         source.adapters.register_loader("jsonb", TextLoader)
+        register_pg_adapters(source)
         with (
             source.cursor(name="govsync_verify") as cursor,
             replica.cursor().copy(copy_sql) as copy,

@@ -39,6 +39,7 @@ from sync.policy.filters.nodes import (
     Not,
     Or,
 )
+from sync.temporal import FarValue, as_ordinal, parse_date, parse_timestamp, parse_timestamptz
 
 Truth = bool | None
 
@@ -88,6 +89,8 @@ def compare(op: str, left: Any, right: Any) -> Truth:
         return None
     if family == "number":
         left, right = _numeric_key(left), _numeric_key(right)
+    elif isinstance(left, FarValue) or isinstance(right, FarValue):
+        left, right = as_ordinal(left), as_ordinal(right)  # infinity, BC: as PostgreSQL
     try:
         return _OPERATORS[op](left, right)
     except (TypeError, ValueError, ArithmeticError):
@@ -105,19 +108,27 @@ def _value(expr: Expr, row: Mapping[str, Any]) -> Any:
 def _aligned(left: Expr, right: Expr, row: Mapping[str, Any]) -> tuple[Any, Any]:
     """Both operands' values, a text literal read as the date or timestamp it meets."""
     a, b = _value(left, row), _value(right, row)
-    if isinstance(right, Literal) and isinstance(b, str) and isinstance(a, date):
-        b = _temporal(b, isinstance(a, datetime))
-    elif isinstance(left, Literal) and isinstance(a, str) and isinstance(b, date):
-        a = _temporal(a, isinstance(b, datetime))
+    if isinstance(right, Literal) and isinstance(b, str) and _family(a) in _TEMPORAL:
+        b = _temporal(b, _family(a))
+    elif isinstance(left, Literal) and isinstance(a, str) and _family(b) in _TEMPORAL:
+        a = _temporal(a, _family(b))
     return a, b
 
 
+_TEMPORAL = frozenset({"date", "timestamp", "local_timestamp"})
+
+
 @lru_cache(maxsize=1024)
-def _temporal(text: str, as_timestamp: bool) -> date | datetime | None:
+def _temporal(text: str, family: str | None) -> Any:
+    """A text literal read as the date or timestamp it is compared with (``infinity`` and BC
+    dates included, as PostgreSQL reads them)."""
+    infinite = text in ("infinity", "-infinity")
     try:
-        if as_timestamp:
-            return datetime.fromisoformat(text)
-        return date.fromisoformat(text) if ISO_DATE.fullmatch(text) else None
+        if family == "date":
+            return parse_date(text) if infinite or ISO_DATE.fullmatch(text) else None
+        if infinite:
+            return parse_timestamptz(text) if family == "timestamp" else parse_timestamp(text)
+        return datetime.fromisoformat(text)
     except ValueError:
         return None
 
@@ -125,6 +136,8 @@ def _temporal(text: str, as_timestamp: bool) -> date | datetime | None:
 def _family(value: Any) -> str | None:
     if isinstance(value, bool):
         return "bool"
+    if isinstance(value, FarValue):
+        return value.family
     if isinstance(value, int | float | Decimal):
         return "number"
     if isinstance(value, str):
