@@ -23,6 +23,7 @@ from typing import Any
 from connectors.postgres import pgoutput
 from connectors.postgres.values import convert_text
 from sync.errors import DecodeError
+from sync.temporal import Uncarried
 from sync.types import ChangeEvent, Lsn, Op, Position, TableRef
 
 
@@ -63,32 +64,44 @@ class ChangeDecoder:
         self.relations = pgoutput.RelationCache()
 
     def decode(self, messages: Iterable[tuple[Lsn, bytes]]) -> DecodedBatch:
+        """The events of ``messages``, or :class:`DecodeError` naming the WAL position of the
+        first message that cannot be decoded. No other exception escapes, and no error quotes a
+        column's value: values are personal data, and errors reach logs and dead letters."""
         batch = DecodedBatch()
         txn: _Transaction | None = None
-        for _lsn, data in messages:
-            message = pgoutput.decode_message(data)
-            if isinstance(message, pgoutput.Begin):
-                txn = _Transaction(message.xid, message.final_lsn, message.commit_time)
-            elif isinstance(message, pgoutput.Commit):
-                if txn is not None:
-                    batch.events.extend(txn.events)
-                    batch.captured.update(str(e.table) for e in txn.events)
-                batch.end_lsn = message.end_lsn
-                txn = None
-            elif isinstance(message, pgoutput.Relation):
-                self.relations.add(message)
-                if TableRef(message.namespace, message.name) in self.key_columns:
-                    at = Position(txn.commit_lsn, len(txn.events) + 1) if txn else _START
-                    batch.relations.append((at, message))
-            elif isinstance(message, pgoutput.Truncate):
-                if txn is None:
-                    raise DecodeError("pgoutput truncate outside a transaction")
-                self._on_truncate(txn, message)
-            elif isinstance(message, pgoutput.Insert | pgoutput.Update | pgoutput.Delete):
-                if txn is None:
-                    raise DecodeError("pgoutput row change outside a transaction")
-                self._on_row_change(txn, message)
+        for lsn, data in messages:
+            try:
+                txn = self._on_message(batch, txn, pgoutput.decode_message(data))
+            except DecodeError as exc:
+                raise _located(exc, lsn) from None
         return batch
+
+    def _on_message(
+        self, batch: DecodedBatch, txn: _Transaction | None, message: pgoutput.Message
+    ) -> _Transaction | None:
+        """Apply one message; the transaction open after it."""
+        if isinstance(message, pgoutput.Begin):
+            return _Transaction(message.xid, message.final_lsn, message.commit_time)
+        if isinstance(message, pgoutput.Commit):
+            if txn is not None:
+                batch.events.extend(txn.events)
+                batch.captured.update(str(e.table) for e in txn.events)
+            batch.end_lsn = message.end_lsn
+            return None
+        if isinstance(message, pgoutput.Relation):
+            self.relations.add(message)
+            if TableRef(message.namespace, message.name) in self.key_columns:
+                at = Position(txn.commit_lsn, len(txn.events) + 1) if txn else _START
+                batch.relations.append((at, message))
+        elif isinstance(message, pgoutput.Truncate):
+            if txn is None:
+                raise DecodeError("pgoutput truncate outside a transaction")
+            self._on_truncate(txn, message)
+        elif isinstance(message, pgoutput.Insert | pgoutput.Update | pgoutput.Delete):
+            if txn is None:
+                raise DecodeError("pgoutput row change outside a transaction")
+            self._on_row_change(txn, message)
+        return txn
 
     def _on_truncate(self, txn: _Transaction, message: pgoutput.Truncate) -> None:
         """One truncate event per captured table; tables this connector does not capture are
@@ -113,8 +126,8 @@ class ChangeDecoder:
         elif isinstance(message, pgoutput.Update):
             before = self._row(relation, message.old, None) if message.old else None
             after = self._row(relation, message.new, before)
-            old_key = _key_of(before, keys) if before else None
-            if old_key is not None and old_key != _key_of(after, keys):
+            old_key = _key_of(before, keys, table) if before else None
+            if old_key is not None and old_key != _key_of(after, keys, table):
                 self._emit(txn, Op.DELETE, table, keys, before, None)
                 self._emit(txn, Op.CREATE, table, keys, None, after)
             else:
@@ -137,7 +150,7 @@ class ChangeDecoder:
         assert image is not None
         # a delete's old image holds only the key unless REPLICA IDENTITY FULL
         old = before if op is not Op.DELETE or _is_full(before, keys) else None
-        self._append(txn, op, table, _key_of(image, keys), old, after)
+        self._append(txn, op, table, _key_of(image, keys, table), old, after)
 
     def _append(
         self,
@@ -181,14 +194,48 @@ class ChangeDecoder:
             elif value is None:
                 row[column.name] = None
             elif isinstance(value, bytes):
-                raise DecodeError(f"binary pgoutput value for {column.name}: not requested")
+                raise DecodeError(
+                    f"binary pgoutput value for column {column.name} of {_name(relation)}: "
+                    "not requested",
+                    table=_name(relation),
+                    column=column.name,
+                )
             else:
-                row[column.name] = convert_text(column.type_oid, value)
+                row[column.name] = _read_text(column, value)
         return row
 
 
-def _key_of(row: Mapping[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
-    return {name: row[name] for name in keys}
+def _read_text(column: pgoutput.Column, text: str) -> Any:
+    """``text`` as a value of its column's type; text that does not read as one is
+    :class:`~sync.temporal.Uncarried`, which the contract refuses to encode, so that change
+    alone is dead-lettered."""
+    try:
+        return convert_text(column.type_oid, text)
+    except (DecodeError, ValueError, ArithmeticError, RecursionError):
+        # convert_text makes most bad text Uncarried itself; this is for what it lets through,
+        # such as an array literal nested far deeper than PostgreSQL's 6 dimensions
+        return Uncarried(text, f"text that does not read as PostgreSQL type oid {column.type_oid}")
+
+
+def _name(relation: pgoutput.Relation) -> str:
+    return f"{relation.schema}.{relation.name}"
+
+
+def _key_of(row: Mapping[str, Any], keys: tuple[str, ...], table: TableRef) -> dict[str, Any]:
+    try:
+        return {name: row[name] for name in keys}
+    except KeyError as exc:
+        raise DecodeError(
+            f"change of {table} without its key column {exc.args[0]} (key: {', '.join(keys)})",
+            table=str(table),
+            column=str(exc.args[0]),
+        ) from None
+
+
+def _located(exc: DecodeError, lsn: Lsn) -> DecodeError:
+    """``exc`` naming the WAL position of the message it is about, with its traceback."""
+    located = DecodeError(f"{exc.message} (message at {lsn})", **{**exc.fields, "lsn": str(lsn)})
+    return located.with_traceback(exc.__traceback__)
 
 
 def _is_full(row: Mapping[str, Any] | None, keys: tuple[str, ...]) -> bool:
