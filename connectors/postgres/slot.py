@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import sql
 
+from connectors.postgres.session import capture_conninfo
 from sync.errors import SourceNotReady
 from sync.types import Lsn, TableRef
 
@@ -49,7 +50,10 @@ class SlotReader:
 
     def __init__(self, dsn: str, slot: str, publication: str, source: str) -> None:
         self.dsn, self.slot, self.publication, self.source = dsn, slot, publication, source
-        self._conn = psycopg.connect(dsn, autocommit=True, application_name=f"govsync-{slot}")
+        # pgoutput prints values under this session's settings: ours, not the database's
+        self._conn = psycopg.connect(
+            capture_conninfo(dsn), autocommit=True, application_name=f"govsync-{slot}"
+        )
         self._quiet_decoding_log()
 
     def __enter__(self) -> SlotReader:

@@ -37,6 +37,7 @@ import psycopg
 from psycopg import sql
 from psycopg.types.string import TextLoader
 
+from connectors.postgres.session import capture_conninfo
 from sync.temporal import register_pg_adapters
 from sync.types import ChangeEvent, Op, Position, TableRef
 
@@ -228,7 +229,7 @@ class ChunkReader:
 
     def __init__(self, dsn: str, slot: str, size: int) -> None:
         self.slot, self.size = slot, size
-        self._conn = psycopg.connect(dsn, autocommit=True)
+        self._conn = psycopg.connect(capture_conninfo(dsn), autocommit=True)
         # json and jsonb as their text, as the stream's pgoutput delivers them
         self._conn.adapters.register_loader("json", TextLoader)
         self._conn.adapters.register_loader("jsonb", TextLoader)
