@@ -14,7 +14,7 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,6 +43,9 @@ class ProcessSpec:
     cwd: Path | None = None
     # for processors: true once everything on their topics is consumed and committed
     drained: ReadyCheck | None = None
+    # members of one cluster stop together: a KRaft node left alone without a quorum cannot
+    # finish its controlled shutdown and would wait for its SIGKILL
+    cluster: str | None = None
 
 
 @dataclass
@@ -81,6 +84,22 @@ class Supervisor:
             raise
         self._on_change()
         return managed
+
+    def start_together(self, specs: Sequence[ProcessSpec]) -> list[Managed]:
+        """Start ``specs`` at once, then wait until each is ready: the members of a cluster
+        that needs several of them up before any is of use."""
+        started = [Managed(spec, self._spawn(spec)) for spec in specs]
+        self.processes.update((m.spec.name, m) for m in started)
+        try:
+            for managed in started:
+                self._wait_ready(managed)
+        except BaseException:
+            for managed in started:
+                del self.processes[managed.spec.name]
+            _terminate_groups([m.popen for m in started], 5)
+            raise
+        self._on_change()
+        return started
 
     def poll(self) -> list[str]:
         """Restart what died, when its backoff has passed. Returns messages for the operator."""
@@ -137,8 +156,16 @@ class Supervisor:
         for name in [n for n, m in self.processes.items() if m.spec.role == "connector"]:
             self.stop(name)
         self._wait_drained(drain_timeout)
-        for name in reversed(list(self.processes)):
-            self.stop(name)
+        while self.processes:
+            last = self.processes[next(reversed(self.processes))].spec
+            members = [n for n, m in self.processes.items() if m.spec.cluster == last.cluster]
+            self._stop_together(members if last.cluster else [last.name])
+
+    def _stop_together(self, names: Sequence[str]) -> None:
+        stopping = [self.processes.pop(name) for name in names]
+        timeout = max(m.spec.stop_timeout for m in stopping)
+        _terminate_groups([m.popen for m in stopping], timeout)
+        self._on_change()
 
     def _wait_drained(self, timeout: float) -> None:
         if timeout <= 0:
@@ -205,14 +232,23 @@ def _died_message(spec: ProcessSpec, code: int | None) -> str:
 
 def _terminate_group(popen: subprocess.Popen[bytes], timeout: float) -> None:
     """SIGTERM the process group, wait up to ``timeout``, then SIGKILL whatever is left."""
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(popen.pid, signal.SIGTERM)
-    try:
-        popen.wait(timeout)
-    except subprocess.TimeoutExpired:
-        log.warning("pid %s did not stop within %.0f s; killing it", popen.pid, timeout)
-    try:
-        os.killpg(popen.pid, signal.SIGKILL)  # children that outlived their parent, too
-    except ProcessLookupError:
-        pass
-    popen.wait()
+    _terminate_groups([popen], timeout)
+
+
+def _terminate_groups(popens: Sequence[subprocess.Popen[bytes]], timeout: float) -> None:
+    """SIGTERM every process group at once, wait up to ``timeout`` in all, then SIGKILL
+    whatever is left of each."""
+    for popen in popens:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(popen.pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    for popen in popens:
+        try:
+            popen.wait(max(deadline - time.monotonic(), 0))
+        except subprocess.TimeoutExpired:
+            log.warning("pid %s did not stop within %.0f s; killing it", popen.pid, timeout)
+        try:
+            os.killpg(popen.pid, signal.SIGKILL)  # children that outlived their parent, too
+        except ProcessLookupError:
+            pass
+        popen.wait()
