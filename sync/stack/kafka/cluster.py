@@ -1,0 +1,214 @@
+"""The embedded Apache Kafka cluster: three combined KRaft controller+broker JVMs on 127.0.0.1.
+
+Each node gets a directory under the cluster's root (its ``server.properties``, its log4j2
+configuration, its log directory), is formatted once with the storage tool and a cluster id
+kept beside the nodes, and then runs ``kafka.Kafka server.properties`` under the stack's
+supervisor like any other process. The cluster is ready when all its brokers are registered
+and unfenced, as the cluster's own metadata says.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import subprocess
+import time
+import uuid
+import zipfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from confluent_kafka.admin import AdminClient
+
+from sync.errors import StackError
+from sync.stack.kafka.jars import classpath, ensure_jars, java_binary, kafka_version
+from sync.stack.kafka.properties import (
+    Durability,
+    KafkaNode,
+    jvm_options,
+    log4j2_properties,
+    render_properties,
+    server_properties,
+)
+from sync.stack.ports import free_port, port_open, wait_until
+from sync.stack.supervisor import ProcessSpec, Supervisor
+
+log = logging.getLogger(__name__)
+
+CLUSTER = "kafka"  # the supervisor stops the nodes of one cluster together
+BROKER_MAIN = "kafka.Kafka"
+# where the storage tool lives moved between Kafka versions: the first the jars hold is used
+STORAGE_TOOLS = ("kafka.tools.StorageTool", "org.apache.kafka.tools.StorageTool")
+
+
+@dataclass
+class KafkaCluster:
+    """Configures, formats and describes the nodes; the supervisor runs them."""
+
+    root: Path
+    nodes: tuple[KafkaNode, ...]
+    durability: Durability = field(default_factory=Durability)
+    ready_timeout: float = 120.0
+    _java: str = field(init=False, default="")
+    _jars: Path | None = field(init=False, default=None)
+
+    @classmethod
+    def create(cls, root: Path, size: int = 3) -> KafkaCluster:
+        """A cluster of ``size`` nodes on free loopback ports."""
+        nodes = tuple(
+            KafkaNode(i, free_port(), free_port(), root / f"node-{i}") for i in range(1, size + 1)
+        )
+        return cls(root, nodes)
+
+    @property
+    def bootstrap(self) -> str:
+        return ",".join(node.address for node in self.nodes)
+
+    @property
+    def storage(self) -> str:
+        """For ``stack.json``: where the nodes keep their logs."""
+        return self.root.as_uri()
+
+    @property
+    def replication(self) -> int:
+        return self.durability.replication
+
+    @property
+    def version(self) -> str:
+        return kafka_version()
+
+    @property
+    def cluster_id(self) -> str:
+        """Made once per cluster root: every node is formatted with it."""
+        path = self.root / "cluster.id"
+        if not path.exists():
+            self.root.mkdir(parents=True, exist_ok=True)
+            # Kafka's Uuid text form: URL-safe base64 of 16 random bytes, without padding
+            path.write_text(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))
+        return path.read_text().strip()
+
+    def prepare(self) -> None:
+        """Fetch the jars on first use, write every node's configuration (ports may be new),
+        and format the nodes that were never formatted."""
+        self._jars = ensure_jars()
+        self._java = java_binary()
+        for node in self.nodes:
+            node.directory.mkdir(parents=True, exist_ok=True)
+            properties = server_properties(node, self.nodes, self.durability)
+            node.config_file.write_text(render_properties(properties))
+            node.log4j_file.write_text(log4j2_properties())
+        self._format([node for node in self.nodes if not node.formatted])
+
+    def _format(self, nodes: Sequence[KafkaNode]) -> None:
+        assert self._jars is not None
+        tool = _main_class(self._jars, STORAGE_TOOLS)
+        running = [
+            subprocess.Popen(
+                [
+                    self._java,
+                    "-Xmx256m",
+                    f"-Dlog4j2.configurationFile={node.log4j_file}",
+                    "-cp",
+                    classpath(self._jars),
+                    tool,
+                    "format",
+                    "--cluster-id",
+                    self.cluster_id,
+                    "--config",
+                    str(node.config_file),
+                    "--ignore-formatted",
+                ],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+            for node in nodes
+        ]
+        for node, process in zip(nodes, running, strict=True):
+            output, _ = process.communicate(timeout=120)
+            if process.returncode != 0:
+                raise StackError(
+                    f"formatting {node.name} in {node.log_dir} failed "
+                    f"(exit code {process.returncode}):\n{output[-2000:]}"
+                )
+
+    def argv(self, node: KafkaNode) -> list[str]:
+        if self._jars is None:
+            self.prepare()
+        assert self._jars is not None
+        return [
+            self._java,
+            *jvm_options(node),
+            "-cp",
+            classpath(self._jars),
+            BROKER_MAIN,
+            str(node.config_file),
+        ]
+
+    def specs(self, logs: Path) -> list[ProcessSpec]:
+        """One process per node. A node is started once its controller port listens; the
+        cluster as a whole is ready only when :meth:`wait_ready` says so."""
+        self.prepare()
+        return [
+            ProcessSpec(
+                name=node.name,
+                role="broker",
+                argv=self.argv(node),
+                log_path=logs / f"{node.name}.log",
+                ready=lambda port=node.controller_port: port_open(port),  # type: ignore[misc]
+                ready_timeout=60,
+                stop_timeout=30,
+                cluster=CLUSTER,
+            )
+            for node in self.nodes
+        ]
+
+    def start(self, supervisor: Supervisor, logs: Path) -> None:
+        """Start every node at once (none is of use before a quorum of them runs), then wait
+        for all the brokers."""
+        began = time.monotonic()
+        specs = self.specs(logs)
+        prepared = time.monotonic()
+        supervisor.start_together(specs)
+        self.wait_ready()
+        log.info(
+            "Kafka %s: %d brokers at %s ready in %.1f s (%.1f s to prepare)",
+            self.version,
+            len(self.nodes),
+            self.bootstrap,
+            time.monotonic() - began,
+            prepared - began,
+        )
+
+    def live_brokers(self) -> set[int]:
+        """The ids of the brokers the cluster's metadata lists (registered and unfenced)."""
+        admin = AdminClient({"bootstrap.servers": self.bootstrap, "socket.timeout.ms": 5000})
+        described = admin.describe_cluster(request_timeout=5).result(timeout=10)
+        return {int(node.id) for node in described.nodes}
+
+    def wait_ready(self) -> None:
+        wanted = {node.node_id for node in self.nodes}
+        wait_until(
+            lambda: self.live_brokers() == wanted,
+            self.ready_timeout,
+            f"the Kafka cluster ({len(wanted)} brokers at {self.bootstrap})",
+            interval=0.25,
+        )
+
+    def node(self, name: str) -> KafkaNode:
+        for node in self.nodes:
+            if node.name == name:
+                return node
+        raise StackError(f"the Kafka cluster has no node named {name!r}")
+
+
+def _main_class(jars: Path, candidates: Sequence[str]) -> str:
+    path = {c: c.replace(".", "/") + ".class" for c in candidates}
+    for jar in sorted(jars.glob("kafka*.jar")):
+        with zipfile.ZipFile(jar) as archive:
+            names = set(archive.namelist())
+        for candidate in candidates:
+            if path[candidate] in names:
+                return candidate
+    raise StackError(f"none of {', '.join(candidates)} is in the Kafka jars of {jars}")
