@@ -20,6 +20,12 @@ class KafkaSettings(BaseSettings):
     registry_url: str = Field(description="Confluent-compatible schema registry URL")
     topic_prefix: str = Field(default="", description="Prefix for every topic and subject")
     partitions: int = Field(default=3, ge=1, description="Partitions of topics govsync creates")
+    replication_factor: int | None = Field(
+        default=None,
+        ge=1,
+        description="Replication factor of topics govsync creates; unset: the broker's "
+        "default.replication.factor",
+    )
     security_protocol: str = Field(
         default="PLAINTEXT", description="PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL"
     )

@@ -39,7 +39,21 @@ console = Console()
     "so they outlive a broker restart (a batch in flight may still be lost, see the README); "
     "they are forgotten when the stack stops.",
 )
-def up(data_dir: Path | None, citizens: int, broker_storage: Literal["memory", "s3"]) -> None:
+@click.option(
+    "--broker",
+    type=click.Choice(["tansu", "kafka"]),
+    default="tansu",
+    show_default=True,
+    help="tansu: one embedded broker, no JVM. kafka: the production-like mode, a three-node "
+    "Apache Kafka cluster (KRaft, replication factor 3, min.insync.replicas=2); needs Java 17+ "
+    "and, on first use, Maven to fetch its jars.",
+)
+def up(
+    data_dir: Path | None,
+    citizens: int,
+    broker_storage: Literal["memory", "s3"],
+    broker: Literal["tansu", "kafka"],
+) -> None:
     """Start PostgreSQL, the broker, the registry, the population connector and a
     subscriber's processor; stop them all on Ctrl-C."""
     data_dir = data_dir or Path(tempfile.mkdtemp(prefix="govsync-"))
@@ -50,7 +64,7 @@ def up(data_dir: Path | None, citizens: int, broker_storage: Literal["memory", "
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
-    options = FederationOptions(data_dir, citizens, broker_storage=broker_storage)
+    options = FederationOptions(data_dir, citizens, broker_storage=broker_storage, broker=broker)
     federation = EmbeddedFederation(options)
     with console.status("starting the embedded federation…"):
         description = federation.start()
@@ -70,7 +84,9 @@ def _print(description: StackDescription, data_dir: Path) -> None:
     for process in description.processes:
         table.add_row(process.name, process.role, str(process.pid), process.metrics_url or "")
     console.print(table)
-    console.print(f"broker      {description.bootstrap} ({description.broker_storage})")
+    console.print(
+        f"broker      {description.broker} {description.bootstrap} ({description.broker_storage})"
+    )
     console.print(f"registry    {description.registry_url}")
     for db in description.databases:
         console.print(f"{db.role:<11} {db.agency}: {db.dsn}")

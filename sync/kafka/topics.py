@@ -23,17 +23,21 @@ def client_config(kafka: KafkaClient) -> dict[str, str | int | float | bool]:
 
 
 def ensure_topics(
-    kafka: KafkaClient, topics: Iterable[str], partitions: int, replication: int = 1
+    kafka: KafkaClient, topics: Iterable[str], partitions: int, replication: int | None = None
 ) -> None:
     """Create the topics that do not exist yet; existing ones are left as they are.
-    Production clusters create topics in their deployment (with replication factor 3)."""
+    ``replication`` None leaves the replication factor to the broker's
+    ``default.replication.factor`` (3 on the embedded Kafka cluster and in ``deploy/``, where
+    ``min.insync.replicas=2`` would refuse an ``acks=all`` write to a topic of one replica).
+    Production clusters create topics in their deployment."""
     admin = AdminClient(client_config(kafka))
     existing = set(admin.list_topics(timeout=15).topics)
     wanted = [t for t in dict.fromkeys(topics) if t not in existing]
     if not wanted:
         return
+    factor = -1 if replication is None else replication  # -1: the broker's default
     futures = admin.create_topics(
-        [NewTopic(t, num_partitions=partitions, replication_factor=replication) for t in wanted],
+        [NewTopic(t, num_partitions=partitions, replication_factor=factor) for t in wanted],
         operation_timeout=15,
     )
     for topic, future in futures.items():

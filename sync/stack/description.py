@@ -44,6 +44,7 @@ class StackDescription:
     databases: list[DatabaseEntry] = field(default_factory=list)
     processes: list[ProcessEntry] = field(default_factory=list)
     broker_storage: str = "memory://tansu/"
+    broker: str = "tansu"  # or "kafka": the three-node Apache Kafka cluster
     manifest: str | None = None  # the federation manifest the processors apply
     hash_keys_file: str | None = None  # secrets of its keyed hashes (verify needs them)
     version: int = 1

@@ -1,7 +1,7 @@
 """The embedded federation behind ``govsync up``: one PostgreSQL cluster (a source database
 for each of the five agencies, a subscribing agency's replica database, the registry's store),
-the Tansu broker, the registry, one connector per source agency and the subscriber's
-processor.
+a broker (Tansu, or a three-node Apache Kafka cluster), the registry, one connector per source
+agency and the subscriber's processor.
 
 Everything a process needs is passed to it as ``GOVSYNC_*`` environment variables, the same way
 a container would get it, so the embedded stack exercises the production entry points.
@@ -22,12 +22,14 @@ import psycopg
 from psycopg import sql
 
 from sync.contracts import Contract, load_contracts
+from sync.errors import ConfigError
 from sync.kafka import ensure_topics
 from sync.policy import DEMO_MANIFEST, load_manifest
-from sync.stack.broker import EmbeddedBroker
+from sync.stack.broker import Broker, EmbeddedBroker
 from sync.stack.demo import load_demo, sources
 from sync.stack.description import DatabaseEntry, StackDescription
-from sync.stack.ports import free_port, port_open
+from sync.stack.kafka import KafkaCluster
+from sync.stack.ports import free_port
 from sync.stack.postgres import EmbeddedPostgres
 from sync.stack.s3 import EmbeddedS3
 from sync.stack.specs import KafkaEndpoints, connector_spec, processor_spec, registry_spec
@@ -48,6 +50,8 @@ class FederationOptions:
     # memory: topics die with the broker; s3: they live on a local S3 server (moto), so the
     # broker survives its own restart
     broker_storage: Literal["memory", "s3"] = "memory"
+    # tansu: one embedded broker, no JVM; kafka: three Apache Kafka nodes, replication factor 3
+    broker: Literal["tansu", "kafka"] = "tansu"
 
 
 @dataclass
@@ -57,7 +61,7 @@ class EmbeddedFederation:
     options: FederationOptions
     supervisor: Supervisor = field(init=False)
     postgres: EmbeddedPostgres = field(init=False)
-    broker: EmbeddedBroker = field(init=False)
+    broker: Broker = field(init=False)
     registry_url: str = field(init=False, default="")
     description: StackDescription | None = field(init=False, default=None)
     # source agency -> the entities its database publishes (from the contracts)
@@ -71,8 +75,7 @@ class EmbeddedFederation:
         self.options.data_dir = self.options.data_dir.resolve()
         self.supervisor = Supervisor(on_change=self._describe)
         self.postgres = EmbeddedPostgres(self.options.data_dir / "postgres", free_port())
-        s3 = EmbeddedS3(free_port()) if self.options.broker_storage == "s3" else None
-        self.broker = EmbeddedBroker(free_port(), s3)
+        self.broker = self._new_broker()
         manifest = load_manifest(DEMO_MANIFEST, load_contracts())
         self.subscribers = {
             a.code: tuple(s.topic for s in manifest.subscriptions_of(a.code))
@@ -80,6 +83,16 @@ class EmbeddedFederation:
             if manifest.subscriptions_of(a.code)
         }
         self._hash_key_names = frozenset().union(*(manifest.hash_keys(a) for a in self.subscribers))
+
+    def _new_broker(self) -> Broker:
+        if self.options.broker == "kafka":
+            if self.options.broker_storage != "memory":
+                raise ConfigError(
+                    "broker storage is a Tansu setting: the Kafka cluster keeps its logs on disk"
+                )
+            return KafkaCluster.create(self.options.data_dir / "kafka")
+        s3 = EmbeddedS3(free_port()) if self.options.broker_storage == "s3" else None
+        return EmbeddedBroker(free_port(), s3)
 
     @property
     def hash_keys_file(self) -> Path:
@@ -119,7 +132,9 @@ class EmbeddedFederation:
         if self.options.with_pipeline:
             self._load_demo()
             topics = [c.topic for c in load_contracts().values()]
-            ensure_topics(self.broker.bootstrap, topics, self.options.partitions)
+            ensure_topics(
+                self.broker.bootstrap, topics, self.options.partitions, self.broker.replication
+            )
             for agency, entities in self.sources.items():
                 self.supervisor.start(
                     connector_spec(
@@ -153,7 +168,12 @@ class EmbeddedFederation:
 
     @property
     def kafka(self) -> KafkaEndpoints:
-        return KafkaEndpoints(self.broker.bootstrap, self.registry_url, self.options.partitions)
+        return KafkaEndpoints(
+            self.broker.bootstrap,
+            self.registry_url,
+            self.options.partitions,
+            replication=self.broker.replication,
+        )
 
     def stop(self) -> None:
         """Stop everything, connectors first, the database last; leaves no process behind.
@@ -196,27 +216,7 @@ class EmbeddedFederation:
         return self.postgres.dsn(name)
 
     def _start_broker(self) -> None:
-        s3 = self.broker.s3
-        if s3 is not None:  # started first, so it stops after the broker
-            self.supervisor.start(
-                ProcessSpec(
-                    name="s3",
-                    role="storage",
-                    argv=s3.argv(),
-                    log_path=self.logs / "s3.log",
-                    ready=s3.create_bucket,
-                )
-            )
-        self.supervisor.start(
-            ProcessSpec(
-                name="broker",
-                role="broker",
-                argv=self.broker.argv(),
-                log_path=self.logs / "broker.log",
-                env=self.broker.env(),
-                ready=lambda: port_open(self.broker.port),
-            )
-        )
+        self.broker.start(self.supervisor, self.logs)
 
     def _start_registry(self) -> None:
         spec, self.registry_url = registry_spec(self.postgres.dsn(REGISTRY_DB), self.logs)
@@ -253,6 +253,7 @@ class EmbeddedFederation:
             databases=databases,
             processes=processes,
             broker_storage=self.broker.storage,
+            broker=self.options.broker,
             manifest=str(DEMO_MANIFEST),
             hash_keys_file=str(self.hash_keys_file),
         )

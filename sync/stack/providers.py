@@ -1,7 +1,8 @@
 """Stack providers: who runs the servers a pipeline needs (PostgreSQL, a Kafka-protocol broker,
-a Confluent-compatible registry). The embedded provider starts them from wheels; the
-testcontainers provider starts Apache Kafka, PostgreSQL and Confluent's Schema Registry in
-Docker. govsync's own processes run the same way on either."""
+a Confluent-compatible registry). The embedded provider starts them from wheels, with Tansu or
+a three-node Apache Kafka cluster (jars from Maven Central) as the broker; the testcontainers
+provider starts Apache Kafka, PostgreSQL and Confluent's Schema Registry in Docker. govsync's
+own processes run the same way on any of them."""
 
 from __future__ import annotations
 
@@ -31,11 +32,21 @@ class StackProvider(Protocol):
     def close(self) -> None: ...
 
 
+BrokerChoice = Literal["tansu", "kafka"]
+
+
 class EmbeddedProvider:
     name = "embedded"
 
-    def __init__(self, data_dir: Path, broker_storage: Literal["memory", "s3"] = "memory") -> None:
-        options = FederationOptions(data_dir, with_pipeline=False, broker_storage=broker_storage)
+    def __init__(
+        self,
+        data_dir: Path,
+        broker_storage: Literal["memory", "s3"] = "memory",
+        broker: BrokerChoice = "tansu",
+    ) -> None:
+        options = FederationOptions(
+            data_dir, with_pipeline=False, broker_storage=broker_storage, broker=broker
+        )
         self.federation = EmbeddedFederation(options)
         self.federation.__enter__()
         self.bootstrap = self.federation.broker.bootstrap
@@ -57,11 +68,16 @@ class TestcontainersProvider:
     REGISTRY_IMAGE = "confluentinc/cp-schema-registry:7.7.1"
 
     def __init__(self) -> None:
-        from testcontainers.core.container import DockerContainer
-        from testcontainers.core.network import Network
-        from testcontainers.core.waiting_utils import wait_for_logs
-        from testcontainers.kafka import KafkaContainer
-        from testcontainers.postgres import PostgresContainer
+        try:
+            from testcontainers.core.container import DockerContainer
+            from testcontainers.core.network import Network
+            from testcontainers.core.waiting_utils import wait_for_logs
+            from testcontainers.kafka import KafkaContainer
+            from testcontainers.postgres import PostgresContainer
+        except ImportError as exc:
+            raise ConfigError(
+                "the testcontainers stack needs the dev extra: pip install -e '.[dev]'"
+            ) from exc
 
         self._network = Network().create()
         self._kafka = KafkaContainer(self.KAFKA_IMAGE).with_network(self._network)
@@ -113,10 +129,20 @@ def docker_reachable() -> bool:
 
 def provider_from_environment(data_dir: Path) -> StackProvider:
     """``GOVSYNC_TEST_STACK``: ``embedded``, ``testcontainers``, or ``auto`` (the default:
-    testcontainers when a Docker engine answers, else embedded)."""
+    testcontainers when a Docker engine answers, else embedded). ``GOVSYNC_TEST_BROKER``:
+    ``tansu`` or ``kafka``, the embedded stack's broker; naming one makes ``auto`` embedded
+    (testcontainers always runs Apache Kafka, a single broker)."""
     choice = os.environ.get("GOVSYNC_TEST_STACK", "auto")
     if choice not in ("auto", "embedded", "testcontainers"):
         raise ConfigError(f"GOVSYNC_TEST_STACK={choice!r}: use auto, embedded or testcontainers")
-    if choice == "testcontainers" or (choice == "auto" and docker_reachable()):
+    broker = os.environ.get("GOVSYNC_TEST_BROKER", "")
+    if broker not in ("", "tansu", "kafka"):
+        raise ConfigError(f"GOVSYNC_TEST_BROKER={broker!r}: use tansu or kafka")
+    if broker and choice == "testcontainers":
+        raise ConfigError(
+            f"GOVSYNC_TEST_BROKER={broker} picks the embedded stack's broker; "
+            "GOVSYNC_TEST_STACK=testcontainers runs its own Apache Kafka"
+        )
+    if choice == "testcontainers" or (choice == "auto" and not broker and docker_reachable()):
         return TestcontainersProvider()
-    return EmbeddedProvider(data_dir)
+    return EmbeddedProvider(data_dir, broker="kafka" if broker == "kafka" else "tansu")

@@ -30,14 +30,18 @@ class KafkaEndpoints:
     registry_url: str
     partitions: int = 3
     topic_prefix: str = ""
+    replication: int | None = None  # of the topics govsync creates; None: the broker's default
 
     def env(self) -> dict[str, str]:
-        return {
+        env = {
             "GOVSYNC_BOOTSTRAP": self.bootstrap,
             "GOVSYNC_REGISTRY_URL": self.registry_url,
             "GOVSYNC_TOPIC_PREFIX": self.topic_prefix,
             "GOVSYNC_PARTITIONS": str(self.partitions),
         }
+        if self.replication is not None:
+            env["GOVSYNC_REPLICATION_FACTOR"] = str(self.replication)
+        return env
 
 
 def connector_spec(
