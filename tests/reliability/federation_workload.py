@@ -44,6 +44,17 @@ from sync.stack.demo_world import FIRM_STATUSES, SECTORS
 Connection = psycopg.Connection[tuple[Any, ...]]
 Row = dict[str, object]
 
+# dates and times PostgreSQL holds but Python's types cannot, all of which the contracts carry
+# (docs/value-mapping.md); those no contract carries are the edge-value test's business
+EDGE_DATES = ("infinity", "-infinity", "0044-03-15 BC", "4714-11-24 BC", "10000-01-01")
+EDGE_TIMESTAMPS = (
+    "infinity",
+    "-infinity",
+    "0044-03-15 10:00:00+00 BC",
+    "10000-01-01 00:00:00+07",
+    "294247-01-01 00:00:00+00",
+)
+
 # the two provinces with a subscribing province get most changes, so rows move in and out of
 # their filters
 PROVINCE_WEIGHTS = {"01": 3, "79": 3, "48": 1, "31": 1, "92": 1}
@@ -92,7 +103,8 @@ FAMILIES = {
 
 class RowMaker:
     """Fresh values for a table's columns: valid for the demo, sometimes NULL where the column
-    allows it, sometimes very long Vietnamese text or a value at the top of its type's range."""
+    allows it, sometimes very long Vietnamese text, a value at the top of its type's range, or
+    a date or time beyond Python's (``infinity``, BC, after 9999)."""
 
     def __init__(self, rng: random.Random) -> None:
         self.rng = rng
@@ -166,6 +178,10 @@ class RowMaker:
         rng, large = self.rng, self.rng.random() < 0.05
         if large and sql_type.startswith(("integer", "numeric")):
             self.made["value at its type's top"] += 1
+        edge = rng.random() < 0.03
+        if edge and sql_type in ("date", "timestamptz"):
+            self.made["date or time beyond Python's range"] += 1
+            return rng.choice(EDGE_DATES if sql_type == "date" else EDGE_TIMESTAMPS)
         if sql_type == "date":
             return date(1940, 1, 1) + timedelta(days=rng.randrange(365 * 90))
         if sql_type == "timestamptz":

@@ -33,6 +33,7 @@ from sync.kafka.lag import end_offsets
 from sync.policy import DEMO_MANIFEST, load_manifest
 from sync.stack.federation import EmbeddedFederation, FederationOptions
 from sync.stack.ports import wait_until
+from sync.temporal import register_pg_adapters
 from tests.reliability.federation_workload import SourceWorkload
 
 pytestmark = pytest.mark.integration
@@ -135,6 +136,7 @@ def replica_columns(dsn: str) -> dict[str, set[str]]:
 def text_values(dsn: str) -> Iterator[str]:
     """Every value of every table in the database (govsync's own state too), as text."""
     with psycopg.connect(dsn) as conn:
+        register_pg_adapters(conn)  # infinite and BC dates as PostgreSQL prints them
         tables = conn.execute(
             "SELECT table_schema, table_name FROM information_schema.tables WHERE table_schema "
             "NOT IN ('pg_catalog', 'information_schema') AND table_type = 'BASE TABLE'"
@@ -279,6 +281,8 @@ def test_faults_across_the_federation_lose_nothing_and_leak_nothing(
     print_load(done, workloads)
     assert [w.error for w in workloads if w.error] == [], "every workload ran to the end"
     assert all(w.transactions > 100 for w in workloads), "every source was busy"
+    edges = sum(w.make.made["date or time beyond Python's range"] for w in workloads)
+    assert edges > 0, "infinite, BC and far-future dates and times were committed"
     quiet = time.monotonic()
     reports = converge(federation, timeout=150)
     converged = time.monotonic() - quiet
@@ -290,6 +294,8 @@ def test_faults_across_the_federation_lose_nothing_and_leak_nothing(
         f"{restarts}"
     )
     assert_every_replica_equal(federation, reports)
+    # every value the workload commits is one the contracts carry (docs/value-mapping.md):
+    # none is dead-lettered by design, so any dead letter is a failure
     assert dead_letters(federation) == 0, "no event was dead-lettered"
     assert_minimized(federation)
 
