@@ -38,6 +38,7 @@ from psycopg import sql
 from psycopg.types.string import TextLoader
 
 from connectors.postgres.session import capture_conninfo
+from sync.errors import ConfigError
 from sync.temporal import register_pg_adapters
 from sync.types import ChangeEvent, Op, Position, TableRef
 
@@ -90,9 +91,12 @@ _REQUEST_NEW = (
     "VALUES (%s, %s, 'pending') ON CONFLICT (slot_name, table_name) DO NOTHING"
 )
 _REQUEST_AGAIN = (
-    "INSERT INTO govsync.snapshot_state (slot_name, table_name, status) "
-    "VALUES (%s, %s, 'pending') ON CONFLICT (slot_name, table_name) DO UPDATE SET "
-    "status = 'pending', last_key = NULL, rows_read = 0, requested_at = now(), finished_at = NULL"
+    "UPDATE govsync.snapshot_state SET status = 'pending', last_key = NULL, rows_read = 0, "
+    "requested_at = now(), finished_at = NULL "
+    "WHERE slot_name = %s AND table_name = ANY (%s) RETURNING table_name"
+)
+_REGISTERED = (
+    "SELECT table_name FROM govsync.snapshot_state WHERE slot_name = %s ORDER BY table_name"
 )
 
 # how long to wait for transactions caught between their commit record and their visibility
@@ -186,10 +190,27 @@ class SnapshotState:
             conn.execute(STATE_DDL)
 
     def request(self, tables: Sequence[TableRef], *, again: bool = False) -> None:
-        """Mark ``tables`` pending: those never snapshotted, or all of them with ``again``."""
-        query = _REQUEST_AGAIN if again else _REQUEST_NEW
-        with psycopg.connect(self.dsn, autocommit=True) as conn, conn.cursor() as cursor:
-            cursor.executemany(query, [(self.slot, str(t)) for t in tables])
+        """Mark ``tables`` pending: those never snapshotted, or all of them with ``again``.
+
+        Only tables the slot's connector registered (it registers every table it captures when
+        it starts) are requested again: any other would head its queue for ever. Otherwise
+        nothing is requested and :class:`ConfigError` names them and the registered ones."""
+        names = [str(t) for t in tables]
+        if not again:
+            with psycopg.connect(self.dsn, autocommit=True) as conn, conn.cursor() as cursor:
+                cursor.executemany(_REQUEST_NEW, [(self.slot, name) for name in names])
+            return
+        with psycopg.connect(self.dsn) as conn:  # one transaction: every table or none
+            requested = {row[0] for row in conn.execute(_REQUEST_AGAIN, (self.slot, names))}
+            unknown = [name for name in names if name not in requested]
+            if unknown:
+                captured = [row[0] for row in conn.execute(_REGISTERED, (self.slot,))]
+                raise ConfigError(
+                    f"{', '.join(unknown)} not captured through slot {self.slot}, which "
+                    f"captures {', '.join(captured) or 'no table yet'}",
+                    tables=unknown,
+                    captured=captured,
+                )
 
     def pending(self) -> list[tuple[str, tuple[Any, ...] | None, int]]:
         """(table, last key done, rows read) of every table still to snapshot."""

@@ -11,6 +11,7 @@ import psycopg
 from rich.progress import Progress
 
 from sync.cli.options import data_dir_option
+from sync.errors import ConfigError
 from sync.stack.description import StackDescription
 from sync.types import TableRef
 
@@ -40,7 +41,11 @@ def snapshot(
     ref = TableRef(schema or "public", name)
     dsn = StackDescription.read(data_dir).database(source, "source").dsn
     state = SnapshotState(dsn, slot or f"govsync_{source}")
-    state.request([ref], again=True)
+    try:
+        state.request([ref], again=True)
+    except ConfigError as exc:
+        message = _not_captured(ref, source, state.slot, exc.fields.get("captured", []))
+        raise click.BadParameter(message, param_hint="'TABLE'") from None
     click.echo(f"snapshot of {ref} requested from the {source} connector")
     if not wait:
         return
@@ -58,6 +63,11 @@ def snapshot(
             time.sleep(0.5)
     click.echo(f"snapshot of {ref} not done within {timeout:.0f} s", err=True)
     sys.exit(1)
+
+
+def _not_captured(table: TableRef, source: str, slot: str, captured: list[str]) -> str:
+    listed = ", ".join(captured) or "no table yet (a connector registers its tables as it starts)"
+    return f"{table} is not captured by the {source} connector (slot {slot}); it captures {listed}"
 
 
 def _progress(dsn: str, slot: str, table: TableRef) -> tuple[str, int]:

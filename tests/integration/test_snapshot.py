@@ -29,6 +29,31 @@ def snapshot_progress(pipeline: Pipeline) -> tuple[str, int]:
     return (str(row[0]), int(row[1])) if row else ("none", 0)
 
 
+def govsync_snapshot(
+    pipeline: Pipeline, table: str, *options: str
+) -> subprocess.CompletedProcess[str]:
+    """``govsync snapshot TABLE`` on the pipeline's source, as an operator runs it."""
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sync.cli",
+            "snapshot",
+            table,
+            "--source",
+            "population",
+            "--data-dir",
+            str(pipeline.describe()),
+            "--slot",
+            pipeline.slot,
+            *options,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+
+
 def test_a_snapshot_racing_live_writes_never_regresses_a_row(
     pipeline_factory: Callable[..., Pipeline],
 ) -> None:
@@ -92,28 +117,39 @@ def test_govsync_snapshot_retriggers_a_table_on_a_live_source(
             "DELETE FROM population.citizen WHERE personal_id = "
             "(SELECT min(personal_id) FROM population.citizen)"
         )
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "sync.cli",
-            "snapshot",
-            "citizen",
-            "--source",
-            "population",
-            "--data-dir",
-            str(pipeline.describe()),
-            "--slot",
-            pipeline.slot,
-            "--timeout",
-            "120",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
+    done = govsync_snapshot(pipeline, "citizen", "--timeout", "120")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "snapshot of public.citizen done: 500 rows" in done.stdout
     pipeline.wait_converged()
     rows = scrape(url)["govsync_connector_snapshot_rows_total"]
     assert rows[0][1] == 1000
+
+
+def test_govsync_snapshot_refuses_a_table_its_connector_does_not_capture(
+    pipeline_factory: Callable[..., Pipeline],
+) -> None:
+    """A typo must not reach the connector's snapshot queue, which it would head for ever."""
+    pipeline = pipeline_factory(citizens=10)
+    pipeline.logs.mkdir(parents=True)  # for stack.json: nothing has run yet
+    early = govsync_snapshot(pipeline, "citizen", "--no-wait")
+    assert early.returncode == 2, early.stdout + early.stderr
+    assert (
+        "public.citizen is not captured by the population connector "
+        f"(slot {pipeline.slot}); it captures no table yet"
+    ) in early.stderr
+
+    pipeline.start_connector()
+    pipeline.wait_for(lambda: snapshot_progress(pipeline)[0] == "done", "the first snapshot")
+    typo = govsync_snapshot(pipeline, "public.citizn", "--no-wait")
+    assert typo.returncode == 2, typo.stdout + typo.stderr
+    assert "Invalid value for 'TABLE'" in typo.stderr
+    assert (
+        "public.citizn is not captured by the population connector "
+        f"(slot {pipeline.slot}); it captures public.citizen"
+    ) in typo.stderr
+    with pipeline.source() as conn:
+        requested = conn.execute(
+            "SELECT table_name, status FROM govsync.snapshot_state WHERE slot_name = %s",
+            (pipeline.slot,),
+        ).fetchall()
+    assert requested == [("public.citizen", "done")]
