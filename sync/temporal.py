@@ -399,8 +399,8 @@ def register_pg_adapters(context: Any) -> None:
                 if self._fast is not None:
                     try:
                         return self._fast.load(data)
-                    except DataError:
-                        pass
+                    except (DataError, NotImplementedError):
+                        pass  # beyond Python's range, or a DateStyle psycopg cannot read
                 text = bytes(data).decode()
                 try:
                     return parse(text)
