@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from sync.contracts import envelope_schema, load_contracts
+from sync.contracts.avro_types import describe
 from sync.contracts.compatibility import (
     LEVELS,
     InvalidSchema,
@@ -20,7 +21,9 @@ from sync.contracts.compatibility import (
     check,
     parse,
 )
-from sync.contracts.review import Change, Kind, Part, describe, diff, find_subject, verdicts
+from sync.contracts.diff import Change, Kind, diff
+from sync.contracts.review import Part, find_subject
+from sync.contracts.verdicts import verdicts
 from sync.errors import ContractError, RegistryError
 from sync.registry import avro_rules
 from sync.registry.model import Compatibility
