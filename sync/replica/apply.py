@@ -80,7 +80,13 @@ class Applier:
                 changes[topic] = await evolve_table(self.conn, table)
         return changes
 
-    async def apply(self, deliveries: Sequence[Delivery]) -> ApplyResult:
+    async def apply(
+        self,
+        deliveries: Sequence[Delivery],
+        next_offsets: Mapping[tuple[str, int], int] | None = None,
+    ) -> ApplyResult:
+        """Apply ``deliveries`` and record, in the same transaction, ``next_offsets`` (the
+        next offset to read per topic and partition; by default the deliveries' own)."""
         by_topic = _newest_per_key(deliveries)
         upserts = deletes = 0
         truncated = []
@@ -97,7 +103,7 @@ class Applier:
                     upserts += await self._upsert(table, live)
                 if gone:
                     deletes += await self._delete(table, gone)
-            await self._commit_offsets(deliveries)
+            await self._commit_offsets(deliveries, next_offsets)
         return ApplyResult(len(deliveries), upserts, deletes, truncated)
 
     async def _truncate(self, table: ReplicaTable, event: ChangeEvent) -> bool:
@@ -193,11 +199,37 @@ class Applier:
                 await copy.write_row(row)
         return staging
 
-    async def _commit_offsets(self, deliveries: Sequence[Delivery]) -> None:
-        next_offsets: dict[tuple[str, int], int] = {}
-        for d in deliveries:
-            key = (d.topic, d.partition)
-            next_offsets[key] = max(next_offsets.get(key, 0), d.offset + 1)
+    async def record_offsets(self, next_offsets: Mapping[tuple[str, int], int]) -> None:
+        """Record offsets alone, for events settled without rows to apply with them."""
+        async with self.conn.transaction():
+            await self._commit_offsets((), next_offsets)
+
+    async def recorded_offsets(self) -> dict[tuple[str, int], int]:
+        """The next offset to read per topic and partition, as this group last recorded it.
+        Offsets recorded for another incarnation of a topic (another topic id), or without
+        one, are void and left out."""
+        async with self.conn.transaction():
+            cursor = await self.conn.execute(
+                _RECORDED.format(schema=sql.Identifier(STATE_SCHEMA)), (self.group_id,)
+            )
+            rows = await cursor.fetchall()
+        return {
+            (str(topic), int(partition)): int(offset)  # type: ignore[call-overload]
+            for topic, partition, offset, topic_id in rows
+            if topic_id and topic_id == self.topic_ids.get(str(topic))
+        }
+
+    async def _commit_offsets(
+        self,
+        deliveries: Sequence[Delivery],
+        next_offsets: Mapping[tuple[str, int], int] | None = None,
+    ) -> None:
+        if next_offsets is None:
+            derived: dict[tuple[str, int], int] = {}
+            for d in deliveries:
+                key = (d.topic, d.partition)
+                derived[key] = max(derived.get(key, 0), d.offset + 1)
+            next_offsets = derived
         if not next_offsets:
             return
         async with self.conn.cursor() as cursor:
@@ -319,6 +351,10 @@ _MOVE_WATERMARK = sql.SQL(
 )
 _TRUNCATE = sql.SQL(
     "DELETE FROM {target} WHERE (_source_lsn, _source_index) < (%s::pg_lsn, %s::integer)"
+)
+_RECORDED = sql.SQL(
+    "SELECT topic, partition, next_offset, topic_id FROM {schema}.consumed_offsets "
+    "WHERE group_id = %s"
 )
 _OFFSETS = sql.SQL(
     """
