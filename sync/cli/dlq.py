@@ -18,7 +18,7 @@ from rich.table import Table
 
 from sync.config import DeadLetterSettings, ProcessorSettings
 from sync.errors import GovsyncError
-from sync.processor.deadletter import dead_letter_topic
+from sync.kafka.deadletter import dead_letter_topic
 from sync.processor.dlq import Coordinates, Letter, read_letters
 from sync.processor.replay import Replayed, replay, select
 

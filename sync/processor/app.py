@@ -8,9 +8,8 @@ confluent-kafka on the hot path (see :mod:`sync.processor.consumer`), applied to
 Offsets: faust-streaming acknowledges an event in a ``finally`` block even when the agent
 raised (faust-streaming issue #315) and commits acknowledged offsets on its own schedule, so a
 crash could skip events that were never applied. The services therefore commit themselves,
-after each replica commit, exactly the offsets that the replica recorded in the same transaction
-as the rows. The committed position can lag behind what is applied (replays are no-ops), never
-run ahead of it.
+after each batch is settled, exactly the offsets that the replica recorded for it. The committed
+position can lag behind what is applied (replays are no-ops), never run ahead of it.
 """
 
 from __future__ import annotations
@@ -32,16 +31,13 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from sync.config import ProcessorSettings
 from sync.contracts import Contract
 from sync.errors import SubscriptionStopped
+from sync.kafka.deadletter import DeadLetterPublisher, dead_letter_producer, dead_letter_topic
 from sync.metrics import ProcessorMetrics
 from sync.policy import Projection
 from sync.processor.consumer import SubscriptionConsumer
-from sync.processor.deadletter import (
-    DeadLetterPublisher,
-    dead_letter_producer,
-    dead_letter_topic,
-)
+from sync.processor.decoding import RawMessage
 from sync.processor.schemas import SchemaCache
-from sync.processor.subscription import RawMessage, Subscription
+from sync.processor.subscription import Subscription
 from sync.processor.transactions import TransactionHoldback
 
 log = logging.getLogger(__name__)
@@ -232,9 +228,7 @@ def create_service(
         group_id=settings.group_id,
         schemas=shared.schemas,
         dead_letters=DeadLetterPublisher(
-            settings.client_config(),
-            dead_letter_topic(settings.topic_prefix, settings.agency),
-            shared.dead_letters,
+            shared.dead_letters, dead_letter_topic(settings.topic_prefix, settings.agency)
         ),
         metrics=metrics,
         topic_ids=topic_ids,

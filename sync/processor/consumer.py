@@ -18,7 +18,7 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
-from sync.processor.subscription import RawMessage
+from sync.processor.decoding import RawMessage
 
 log = logging.getLogger(__name__)
 

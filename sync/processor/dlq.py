@@ -5,7 +5,7 @@ Every record on ``govsync.dlq.<agency>`` is keyed by the original event's
 use the producer's default, key-hashing partitioner), in order, and the last one says where it
 stands:
 
-- a dead letter (written by the processor, see :mod:`sync.processor.deadletter`): *open*;
+- a dead letter (written by the processor, see :mod:`sync.kafka.deadletter`): *open*;
 - a resolution marker (written by ``govsync dlq replay``, header ``govsync.resolution``):
   *replayed* when the event applied, *failed again* when it was dead-lettered once more.
 

@@ -17,17 +17,23 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from confluent_kafka import Consumer, KafkaError, TopicPartition
+from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 from prometheus_client import CollectorRegistry
 
 from sync.config import ProcessorSettings
 from sync.errors import ConfigError, ReplicaUnavailable
 from sync.kafka import topic_ids
+from sync.kafka.deadletter import (
+    DeadLetter,
+    DeadLetterPublisher,
+    dead_letter_producer,
+    dead_letter_topic,
+)
 from sync.metrics import ProcessorMetrics
-from sync.processor.deadletter import DeadLetter, DeadLetterPublisher, dead_letter_topic
+from sync.processor.decoding import RawMessage
 from sync.processor.dlq import Coordinates, Letter, Resolution, ResolutionWriter
 from sync.processor.schemas import SchemaCache
-from sync.processor.subscription import RawMessage, Subscription
+from sync.processor.subscription import Subscription
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +99,7 @@ async def replay(
     if dry_run:
         return results + [Replayed(x, Outcome.WOULD_REPLAY) for x, _ in found]
     dlq = dead_letter_topic(settings.topic_prefix, settings.agency)
-    publisher = _RecordingPublisher(kafka, dlq)
+    publisher = _RecordingPublisher(dead_letter_producer(kafka), dlq)
     subscription = Subscription(
         agency=settings.agency,
         replica_dsn=settings.replica_dsn,
@@ -151,12 +157,12 @@ async def _replay_batch(
 class _RecordingPublisher(DeadLetterPublisher):
     """Publishes as the processor does, and remembers what, to tell which replays failed."""
 
-    def __init__(self, kafka: Mapping[str, str], topic: str) -> None:
-        super().__init__(kafka, topic)
+    def __init__(self, producer: Producer, topic: str) -> None:
+        super().__init__(producer, topic)
         self.published: list[DeadLetter] = []
 
-    async def publish(self, letters: list[DeadLetter]) -> None:
-        await super().publish(letters)
+    def publish(self, letters: Sequence[DeadLetter]) -> None:
+        super().publish(letters)
         self.published.extend(letters)
 
 

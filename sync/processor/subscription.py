@@ -1,9 +1,16 @@
 """What a processor does with one batch of messages for one agency.
 
-decode -> dead-letter what cannot be decoded -> apply the rest in one replica transaction
-(retrying transient failures for as long as it takes, isolating permanently unappliable events
-into dead letters) -> only then report the batch done, so the consumed position never passes an
-event that is neither applied nor dead-lettered.
+decode and project (:mod:`sync.processor.decoding`) -> dead-letter what cannot be decoded or
+projected -> apply the rest in one replica transaction (retrying transient failures for as
+long as it takes, isolating the events the replica refuses into dead letters) -> append the
+disclosures to the audit -> only then report the batch done. The consumed position never
+passes an event that is neither applied nor dead-lettered, and a letter counts only once the
+broker acknowledged it.
+
+The replica records the position too (``govsync_state.consumed_offsets``), and that record is
+the position of record: a consumer starts there on assignment (:meth:`Subscription.take_over`).
+It is written with the rows of a batch; when something is settled after the rows (events
+applied one by one, disclosures audited), it is written alone once that is done.
 """
 
 from __future__ import annotations
@@ -12,33 +19,27 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import TypeVar
 
 import psycopg
 
-from sync.audit import AuditTrail, Disclosure, disclosures_of
-from sync.contracts import Contract, EventCodec
-from sync.errors import DecodeError, ReplicaSchemaError, SubscriptionStopped, is_retryable
+from sync.audit import AuditTrail, Disclosure
+from sync.contracts import Contract
+from sync.errors import SubscriptionStopped, is_retryable
+from sync.kafka.deadletter import DeadLetter, DeadLetterPublisher
 from sync.metrics import ProcessorMetrics
 from sync.policy import Projection
-from sync.processor.deadletter import DeadLetter, DeadLetterPublisher
+from sync.processor.decoding import BatchDecoder, Coordinates, DecodedBatch, RawMessage
+from sync.processor.letters import dead_letter
+from sync.processor.replica_session import ReplicaSession
 from sync.processor.schemas import SchemaCache
 from sync.processor.transactions import TransactionHoldback
-from sync.replica import Applier, ApplyResult, Delivery, ReplicaTable, TableChanges
+from sync.replica import ApplyResult, Delivery, ReplicaTable
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-
-@dataclass(frozen=True, slots=True)
-class RawMessage:
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
+Partition = tuple[str, int]
 
 
 class Subscription:
@@ -61,30 +62,30 @@ class Subscription:
         transactions: TransactionHoldback | None = None,
     ) -> None:
         self.agency = agency
-        self.replica_dsn = replica_dsn
-        self.codecs = {topic: EventCodec(c) for topic, c in contracts.items()}
         # under a manifest the replica holds the projection: allowed fields, transformed
-        self.projections = dict(projections or {})
-        self.tables = {
+        projections = dict(projections or {})
+        tables = {
             topic: ReplicaTable.for_contract(
-                self.projections[topic].contract if topic in self.projections else c
+                projections[topic].contract if topic in projections else c
             )
             for topic, c in contracts.items()
         }
-        self.group_id = group_id
+        self.replica = ReplicaSession(
+            agency, replica_dsn, tables, group_id, topic_ids or {}, metrics
+        )
+        # under a manifest, every applied record is a disclosure with a purpose and a legal
+        # basis, appended to the agency's audit chain
+        self.audit_dsn = audit_dsn if projections else None
+        self.decoder = BatchDecoder(agency, contracts, projections, self.audit_dsn is not None)
         self.schemas = schemas
         self.dead_letters = dead_letters
         self.metrics = metrics
-        self.topic_ids = dict(topic_ids or {})
-        self._applier: Applier | None = None
-        # under a manifest, every applied record is a disclosure with a purpose and a legal
-        # basis, appended to the agency's audit chain
-        self.audit_dsn = audit_dsn if self.projections else None
         self._audit: AuditTrail | None = None
-        self._disclosed: dict[tuple[str, int, int], Disclosure] = {}  # until applied
+        self._disclosed: dict[Coordinates, Disclosure] = {}  # until applied
         # source transactions applied whole (None: every event as it comes)
         self.transactions = transactions
-        self._read_upto: dict[tuple[str, int], int] = {}  # next offset per partition, as read
+        self._read_upto: dict[Partition, int] = {}  # next offset per partition, as read
+        self._recorded: dict[Partition, int] = {}  # next offset per partition, in the replica
         self._set_state("running")
 
     def _set_state(self, state: str) -> None:
@@ -101,40 +102,63 @@ class Subscription:
         """Events of incomplete source transactions are held back."""
         return self.transactions is not None and self.transactions.holding
 
-    def keep_only(self, partitions: Iterable[tuple[str, int]]) -> None:
+    def keep_only(self, partitions: Iterable[Partition]) -> None:
         """Forget what was read from partitions no longer read here (after a rebalance)."""
         owned = set(partitions)
         self._read_upto = {p: o for p, o in self._read_upto.items() if p in owned}
+        self._recorded = {p: o for p, o in self._recorded.items() if p in owned}
         self._disclosed = {c: d for c, d in self._disclosed.items() if c[:2] in owned}
         if self.transactions is not None:
             self.transactions.keep_only(owned)
 
+    async def take_over(self, partitions: Iterable[Partition]) -> dict[Partition, int]:
+        """Partitions just assigned here: forget what was read of them before, and return
+        the replica's recorded next offset of each, where reading them goes on. Partitions
+        the replica holds no valid record of are left out."""
+        wanted = set(partitions)
+        recorded = await self._retrying(self.replica.recorded_offsets)
+        found = {p: o for p, o in recorded.items() if p in wanted}
+        for partition in wanted:
+            self._read_upto.pop(partition, None)
+            self._recorded.pop(partition, None)
+        self._recorded.update(found)
+        return found
+
     async def handle(
         self, messages: Sequence[RawMessage], whole: bool = True
-    ) -> dict[tuple[str, int], int]:
+    ) -> dict[Partition, int]:
         """Apply or dead-letter every message, except events of source transactions not yet
         complete, which are held (``whole``: this worker reads all of the agency's partitions;
-        see :mod:`sync.processor.transactions`). Returns, once everything else is settled,
-        the offset each partition may commit: the next to read, or its oldest held event."""
-        for topic in {m.topic for m in messages}:
-            self.metrics.events_consumed.labels(self.agency, topic).inc(
-                sum(1 for m in messages if m.topic == topic)
-            )
-        deliveries = await self._retrying(lambda: self._decode(messages, self._disclosed))
-        ready = self._admit(deliveries, whole)
-        refused: set[tuple[str, int, int]] = set()
+        see :mod:`sync.processor.transactions`). Returns, once everything else is settled and
+        recorded in the replica, the offset each partition may commit: the next to read, or
+        its oldest held event."""
+        self._count(messages)
+        decoded = await self._retrying(lambda: self._decode(messages))
+        await self._dead_letter(decoded.letters)
+        self._disclosed.update(decoded.disclosures)
+        ready = self._admit(decoded.deliveries, whole)
+        offsets = self._committable(messages)
+        refused: set[Coordinates] = set()
         if ready:
-            refused = await self._retrying(lambda: self._apply(ready))
-        disclosures = []
-        for delivery in ready:
-            coordinates = (delivery.topic, delivery.partition, delivery.offset)
-            disclosure = self._disclosed.pop(coordinates, None)
-            if disclosure is not None and coordinates not in refused:
-                disclosures.append(disclosure)
+            # audited: the offsets move only once the disclosures are in the chain too
+            with_rows = {} if self.audit_dsn is not None else self._unrecorded(offsets)
+            refused = await self._retrying(lambda: self._apply(ready, with_rows))
+        disclosures = self._applied_disclosures(ready, refused)
         if disclosures:
             # after the replica commit, before the offsets move: a crash in between brings the
             # batch again, and the chain skips what it already holds
             await self._retrying(lambda: self._record(disclosures))
+        await self._retrying(lambda: self._record_offsets(offsets))
+        return offsets
+
+    def _count(self, messages: Sequence[RawMessage]) -> None:
+        for topic in {m.topic for m in messages}:
+            self.metrics.events_consumed.labels(self.agency, topic).inc(
+                sum(1 for m in messages if m.topic == topic)
+            )
+
+    def _committable(self, messages: Sequence[RawMessage]) -> dict[Partition, int]:
+        """The next offset to read per partition, but never past an event held back."""
         for m in messages:
             where = (m.topic, m.partition)
             self._read_upto[where] = max(self._read_upto.get(where, 0), m.offset + 1)
@@ -143,6 +167,20 @@ class Subscription:
             for where, offset in self.transactions.held_from().items():
                 committable[where] = min(committable.get(where, offset), offset)
         return committable
+
+    def _unrecorded(self, offsets: Mapping[Partition, int]) -> dict[Partition, int]:
+        return {p: o for p, o in offsets.items() if self._recorded.get(p) != o}
+
+    def _applied_disclosures(
+        self, ready: Sequence[Delivery], refused: set[Coordinates]
+    ) -> list[Disclosure]:
+        disclosures = []
+        for delivery in ready:
+            coordinates = (delivery.topic, delivery.partition, delivery.offset)
+            disclosure = self._disclosed.pop(coordinates, None)
+            if disclosure is not None and coordinates not in refused:
+                disclosures.append(disclosure)
+        return disclosures
 
     def _admit(self, deliveries: list[Delivery], whole: bool) -> list[Delivery]:
         if self.transactions is None:
@@ -161,70 +199,65 @@ class Subscription:
         return ready + late
 
     async def close(self) -> None:
-        if self._applier is not None:
-            await self._applier.conn.close()
-            self._applier = None
+        await self.replica.close()
         if self._audit is not None:
             await self._audit.close()
             self._audit = None
 
-    async def _decode(
-        self,
-        messages: Sequence[RawMessage],
-        disclosures: dict[tuple[str, int, int], Disclosure],
-    ) -> list[Delivery]:
-        """Decode and project; what each applied record would disclose goes to
-        ``disclosures`` by topic, partition and offset."""
-        wanted: set[int] = set()
-        for m in messages:
-            try:
-                wanted |= self.codecs[m.topic].schema_ids(m.key, m.value)
-            except DecodeError:
-                pass  # reported below, per message
-        await self.schemas.fetch(wanted)
-        deliveries, letters = [], []
-        for m in messages:
-            try:
-                event = self.codecs[m.topic].decode(m.key, m.value, self.schemas.lookup)
-            except DecodeError as exc:
-                letters.append(self._letter(m.topic, m.partition, m.offset, "decode_error", exc))
-                continue
-            projection = self.projections.get(m.topic)
-            if projection is not None:
-                projected = projection.project_event(event)
-                if projected is None:
-                    # nothing reaches the replica; the offset is still committed with the batch
-                    self.metrics.events_filtered.labels(self.agency, m.topic).inc()
-                    deliveries.append(Delivery(event, m.topic, m.partition, m.offset, False))
-                    continue
-                if self.audit_dsn is not None:
-                    for disclosure in disclosures_of(
-                        event, projected, projection.subscription, m.topic, self.agency
-                    ):
-                        disclosures[(m.topic, m.partition, m.offset)] = disclosure
-                event = projected
-            deliveries.append(Delivery(event, m.topic, m.partition, m.offset))
-        await self._dead_letter(letters)
-        return deliveries
+    async def _decode(self, messages: Sequence[RawMessage]) -> DecodedBatch:
+        await self.schemas.fetch(self.decoder.schema_ids(messages))
+        decoded = self.decoder.decode(messages, self.schemas.lookup)
+        for topic, filtered in decoded.filtered.items():
+            self.metrics.events_filtered.labels(self.agency, topic).inc(filtered)
+        return decoded
 
-    async def _apply(self, deliveries: Sequence[Delivery]) -> set[tuple[str, int, int]]:
-        """Apply the batch; returns the coordinates of the events dead-lettered instead."""
-        applier = await self._connected()
+    async def _apply(
+        self, deliveries: Sequence[Delivery], offsets: Mapping[Partition, int]
+    ) -> set[Coordinates]:
+        """Apply the batch, recording ``offsets`` with it; returns the coordinates of the
+        events dead-lettered instead."""
+        applier = await self.replica.applier()
         started = time.monotonic()
-        refused: set[tuple[str, int, int]] = set()
+        refused: set[Coordinates] = set()
         try:
-            self._truncated(await applier.apply(deliveries))
-        except psycopg.Error as exc:
-            await self._raise_unless_event_error(exc, applier)
+            self._truncated(await applier.apply(deliveries, offsets))
+            self._recorded.update(offsets)
+        except Exception as exc:  # noqa: BLE001 -- judged (retry, letter or stop) below
+            await self.replica.raise_unless_event_error(exc)
             log.warning(
                 "agency %s: batch of %d failed (%s); isolating the bad events",
                 self.agency,
                 len(deliveries),
                 type(exc).__name__,
             )
-            refused = await self._apply_one_by_one(applier, deliveries)
-        self._observe(deliveries, time.monotonic() - started)
+            refused = await self._apply_one_by_one(deliveries)
+        applied = [d for d in deliveries if (d.topic, d.partition, d.offset) not in refused]
+        self._observe(applied, time.monotonic() - started)
         return refused
+
+    async def _apply_one_by_one(self, deliveries: Sequence[Delivery]) -> set[Coordinates]:
+        """Each event in a transaction of its own; no offset is recorded with them, as the
+        letters of the refused ones are not acknowledged yet."""
+        letters = []
+        for delivery in deliveries:
+            applier = await self.replica.applier()  # again, after a failure dropped it
+            try:
+                self._truncated(await applier.apply([delivery], {}))
+            except Exception as exc:  # noqa: BLE001 -- judged (retry, letter or stop) below
+                await self.replica.raise_unless_event_error(exc)
+                where = (delivery.topic, delivery.partition, delivery.offset)
+                letters.append(
+                    dead_letter(
+                        self.agency,
+                        "unappliable",
+                        exc,
+                        where,
+                        delivery.event.event_id,
+                        stage="applying",
+                    )
+                )
+        await self._dead_letter(letters)
+        return {(letter.topic, letter.partition, letter.offset) for letter in letters}
 
     async def _record(self, disclosures: list[Disclosure]) -> None:
         if self._audit is None:
@@ -240,45 +273,6 @@ class Subscription:
         self.metrics.audit_write_seconds.labels(self.agency).observe(time.monotonic() - started)
         self.metrics.audit_entries.labels(self.agency).inc(written)
         self.metrics.audit_duplicates.labels(self.agency).inc(len(disclosures) - written)
-
-    async def _apply_one_by_one(
-        self, applier: Applier, deliveries: Sequence[Delivery]
-    ) -> set[tuple[str, int, int]]:
-        letters = []
-        for delivery in deliveries:
-            try:
-                self._truncated(await applier.apply([delivery]))
-            except psycopg.Error as exc:
-                await self._raise_unless_event_error(exc, applier)
-                letters.append(
-                    self._letter(
-                        delivery.topic,
-                        delivery.partition,
-                        delivery.offset,
-                        "unappliable",
-                        exc,
-                        delivery.event.event_id,
-                    )
-                )
-        await self._dead_letter(letters)
-        return {(letter.topic, letter.partition, letter.offset) for letter in letters}
-
-    async def _raise_unless_event_error(self, exc: psycopg.Error, applier: Applier) -> None:
-        """Return only for errors one event causes (a value the column cannot hold, a
-        constraint): those are dead-lettered. Transient errors are raised for a retry; any
-        other error would refuse every event, so the subscription stops."""
-        if is_retryable(exc) or applier.conn.broken:
-            await self._drop_connection()
-            raise exc
-        if isinstance(exc, psycopg.errors.DataError | psycopg.errors.IntegrityError):
-            return
-        await self._drop_connection()
-        detail = exc.diag.message_primary or type(exc).__name__
-        raise SubscriptionStopped(
-            f"the replica refuses the batch: {detail} ({exc.sqlstate}); fix the replica and "
-            "restart the worker",
-            agency=self.agency,
-        ) from exc
 
     def _truncated(self, result: ApplyResult) -> None:
         for topic in result.truncated:
@@ -301,8 +295,11 @@ class Subscription:
             )
             m.freshness_timestamp.labels(agency, topic).set(committed)
 
-    async def _dead_letter(self, letters: list[DeadLetter]) -> None:
-        await self.dead_letters.publish(letters)
+    async def _dead_letter(self, letters: Sequence[DeadLetter]) -> None:
+        """Publish ``letters``, retried until the broker acknowledged every one."""
+        if not letters:
+            return
+        await self._retrying(lambda: self.dead_letters.publish_async(letters))
         for letter in letters:
             log.error(
                 "agency %s: dead-lettered %s/%d@%d: %s",
@@ -314,81 +311,17 @@ class Subscription:
             )
             self.metrics.events_dead_lettered.labels(self.agency, letter.topic, letter.reason).inc()
 
-    def _letter(
-        self,
-        topic: str,
-        partition: int,
-        offset: int,
-        reason: str,
-        exc: Exception,
-        event_id: str = "",
-    ) -> DeadLetter:
-        # the error text names what was wrong, never the event's values
-        error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-        if isinstance(exc, psycopg.Error) and exc.diag.message_primary:
-            error = f"{type(exc).__name__}: {exc.diag.message_primary}"
-        return DeadLetter(self.agency, reason, error, topic, partition, offset, event_id)
-
-    async def _connected(self) -> Applier:
-        if self._applier is None:
-            conn = await psycopg.AsyncConnection.connect(
-                self.replica_dsn, application_name=f"govsync-replica-{self.agency}"
-            )
-            applier = Applier(conn, self.tables, self.group_id, self.topic_ids)
-            try:
-                changes = await applier.prepare()
-            except ReplicaSchemaError as exc:
-                await conn.close()
-                raise SubscriptionStopped(
-                    f"agency {self.agency}: {exc}; fix the contract or the replica table, then "
-                    "restart the worker",
-                    agency=self.agency,
-                ) from exc
-            except BaseException:
-                await conn.close()
-                raise
-            self._report(changes)
-            self._applier = applier
-        return self._applier
+    async def _record_offsets(self, offsets: Mapping[Partition, int]) -> None:
+        """Record in the replica the offsets not recorded with the rows."""
+        unrecorded = self._unrecorded(offsets)
+        if unrecorded:
+            await self.replica.record_offsets(unrecorded)
+            self._recorded.update(unrecorded)
 
     async def prepare(self) -> None:
         """Connect to the replica and bring its tables to the contracts now, rather than at
         the first batch, so an incompatible table stops the subscription at once."""
-        await self._retrying(self._connected)
-
-    def _report(self, changes: Mapping[str, TableChanges]) -> None:
-        for topic, change in changes.items():
-            if change.added:
-                self.metrics.replica_columns_added.labels(self.agency, topic).inc(len(change.added))
-                log.warning(
-                    "agency %s: replica table %s: added column(s) %s the contract gained; rows "
-                    "applied before hold NULL there until the table is snapshotted again",
-                    self.agency,
-                    change.table,
-                    ", ".join(change.added),
-                )
-            if change.relaxed:
-                log.warning(
-                    "agency %s: replica table %s: column(s) %s made optional by the contract",
-                    self.agency,
-                    change.table,
-                    ", ".join(change.relaxed),
-                )
-            if change.kept:
-                log.info(
-                    "agency %s: replica table %s: kept column(s) %s the contract no longer has "
-                    "(left NULL by new rows)",
-                    self.agency,
-                    change.table,
-                    ", ".join(change.kept),
-                )
-
-    async def _drop_connection(self) -> None:
-        if self._applier is not None:
-            try:
-                await self._applier.conn.close()
-            finally:
-                self._applier = None
+        await self._retrying(self.replica.applier)
 
     async def _retrying(self, action: Callable[[], Awaitable[T]]) -> T:
         """Run ``action`` until it succeeds; transient errors wait with backoff, others raise."""

@@ -12,6 +12,7 @@ from sync.config import ProcessorSettings
 from sync.contracts import Contract, load_contracts
 from sync.errors import ConfigError
 from sync.kafka import ensure_topics, topic_ids
+from sync.kafka.deadletter import dead_letter_topic
 from sync.policy import Manifest, Projection, load_manifest, read_hash_keys
 from sync.processor.app import (
     SubscriptionHost,
@@ -21,7 +22,6 @@ from sync.processor.app import (
     create_app,
     create_service,
 )
-from sync.processor.deadletter import dead_letter_topic
 
 log = logging.getLogger(__name__)
 

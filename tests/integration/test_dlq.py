@@ -17,7 +17,12 @@ import pytest
 from confluent_kafka import Producer
 
 from sync.config import ProcessorSettings
-from sync.processor.deadletter import DeadLetter, DeadLetterPublisher, dead_letter_topic
+from sync.kafka.deadletter import (
+    DeadLetter,
+    DeadLetterPublisher,
+    dead_letter_producer,
+    dead_letter_topic,
+)
 from sync.processor.dlq import Coordinates, Status, read_letters
 from sync.processor.replay import Outcome, replay
 from tests.fixtures.pipeline import Pipeline
@@ -138,9 +143,17 @@ def test_a_letter_whose_original_is_gone_is_reported_as_gone(
     env = pipeline.start_processor().spec.env
     pipeline.wait_converged()
     topic = dead_letter_topic(f"{pipeline.name}.", "vss")
-    publisher = DeadLetterPublisher({"bootstrap.servers": pipeline.stack.bootstrap}, topic)
-    lost = DeadLetter("vss", "unappliable", "CheckViolation: x", pipeline.topic, 1, 1_000_000)
-    asyncio.run(publisher.publish([lost]))  # as if the topic had been emptied since
+    producer = dead_letter_producer({"bootstrap.servers": pipeline.stack.bootstrap})
+    publisher = DeadLetterPublisher(producer, topic)
+    lost = DeadLetter(
+        "unappliable",
+        "CheckViolation: x",
+        pipeline.topic,
+        agency="vss",
+        partition=1,
+        offset=1_000_000,
+    )
+    publisher.publish([lost])  # as if the topic had been emptied since
     publisher.close()
 
     place = f"{pipeline.topic}/1/1000000"

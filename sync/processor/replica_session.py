@@ -1,0 +1,159 @@
+"""One agency's connection to its replica, as a subscription uses it: made on first use and
+its tables brought to the contracts then, dropped on any failure that may have left it
+unusable, and the judge of which failures one event causes.
+
+Database errors fall in three kinds. Transient ones (the replica unreachable) are raised for
+the caller to retry. Errors one event's values can cause (a value out of range, a constraint,
+a value psycopg cannot adapt, or any error from outside the database) are the event's: it is
+dead-lettered. Any other database error (a column dropped by hand, a missing privilege) would
+refuse every event, so the subscription stops.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+import psycopg
+from psycopg.pq import TransactionStatus
+
+from sync.errors import ReplicaSchemaError, SubscriptionStopped, is_retryable
+from sync.metrics import ProcessorMetrics
+from sync.processor.letters import error_text
+from sync.replica import Applier, ReplicaTable, TableChanges
+
+log = logging.getLogger(__name__)
+
+Partition = tuple[str, int]
+
+
+class ReplicaSession:
+    def __init__(
+        self,
+        agency: str,
+        dsn: str,
+        tables: Mapping[str, ReplicaTable],  # by topic
+        group_id: str,
+        topic_ids: Mapping[str, str],
+        metrics: ProcessorMetrics,
+    ) -> None:
+        self.agency = agency
+        self.dsn = dsn
+        self.tables = dict(tables)
+        self.group_id = group_id
+        self.topic_ids = dict(topic_ids)
+        self.metrics = metrics
+        self._applier: Applier | None = None
+
+    async def applier(self) -> Applier:
+        """The connected applier; the first call creates or evolves the replica's tables."""
+        if self._applier is None:
+            conn = await psycopg.AsyncConnection.connect(
+                self.dsn, application_name=f"govsync-replica-{self.agency}"
+            )
+            applier = Applier(conn, self.tables, self.group_id, self.topic_ids)
+            try:
+                changes = await applier.prepare()
+            except ReplicaSchemaError as exc:
+                await conn.close()
+                raise SubscriptionStopped(
+                    f"agency {self.agency}: {exc}; fix the contract or the replica table, then "
+                    "restart the worker",
+                    agency=self.agency,
+                ) from exc
+            except BaseException:
+                await conn.close()
+                raise
+            self._report(changes)
+            self._applier = applier
+        return self._applier
+
+    async def close(self) -> None:
+        """Close the connection, if any; the next :meth:`applier` connects again."""
+        if self._applier is not None:
+            try:
+                await self._applier.conn.close()
+            finally:
+                self._applier = None
+
+    async def raise_unless_event_error(self, exc: Exception) -> None:
+        """Return when one event can have caused ``exc`` (it is then dead-lettered); raise it
+        when it is transient, and stop the subscription on any other database error."""
+        conn = self._applier.conn if self._applier is not None else None
+        if is_retryable(exc) or (conn is not None and conn.broken):
+            await self.close()
+            raise exc
+        if conn is not None and conn.info.transaction_status is not TransactionStatus.IDLE:
+            await self.close()  # the failure left it inside a transaction: start afresh
+        if not isinstance(exc, psycopg.Error) or _caused_by_event(exc):
+            return
+        await self.close()
+        detail = exc.diag.message_primary or type(exc).__name__
+        raise SubscriptionStopped(
+            f"the replica refuses the batch: {detail} ({exc.sqlstate}); fix the replica and "
+            "restart the worker",
+            agency=self.agency,
+        ) from exc
+
+    async def recorded_offsets(self) -> dict[Partition, int]:
+        """The next offset to read per partition, as the replica recorded it for this group
+        and the topics' current incarnations."""
+        applier = await self.applier()
+        try:
+            return await applier.recorded_offsets()
+        except psycopg.Error as exc:
+            await self._raise_or_stop(exc, "read its recorded offsets")
+            raise  # not reached: the line above always raises
+
+    async def record_offsets(self, offsets: Mapping[Partition, int]) -> None:
+        """Record offsets in a transaction of their own."""
+        applier = await self.applier()
+        try:
+            await applier.record_offsets(offsets)
+        except psycopg.Error as exc:
+            await self._raise_or_stop(exc, "record its offsets")
+
+    async def _raise_or_stop(self, exc: psycopg.Error, doing: str) -> None:
+        await self.close()
+        if is_retryable(exc):
+            raise exc
+        raise SubscriptionStopped(
+            f"the replica does not let the subscription {doing}: {error_text(exc)}; fix the "
+            "replica and restart the worker",
+            agency=self.agency,
+        ) from exc
+
+    def _report(self, changes: Mapping[str, TableChanges]) -> None:
+        for topic, change in changes.items():
+            if change.added:
+                self.metrics.replica_columns_added.labels(self.agency, topic).inc(len(change.added))
+                log.warning(
+                    "agency %s: replica table %s: added column(s) %s the contract gained; rows "
+                    "applied before hold NULL there until the table is snapshotted again",
+                    self.agency,
+                    change.table,
+                    ", ".join(change.added),
+                )
+            if change.relaxed:
+                log.warning(
+                    "agency %s: replica table %s: column(s) %s made optional by the contract",
+                    self.agency,
+                    change.table,
+                    ", ".join(change.relaxed),
+                )
+            if change.kept:
+                log.info(
+                    "agency %s: replica table %s: kept column(s) %s the contract no longer has "
+                    "(left NULL by new rows)",
+                    self.agency,
+                    change.table,
+                    ", ".join(change.kept),
+                )
+
+
+def _caused_by_event(exc: psycopg.Error) -> bool:
+    """A database error one event's values can cause: a value out of range or of the wrong
+    form, a constraint, or a value psycopg cannot adapt (a client-side error, no SQLSTATE)."""
+    if isinstance(exc, psycopg.DataError | psycopg.IntegrityError):
+        return True
+    return exc.sqlstate is None and isinstance(exc, psycopg.ProgrammingError)
