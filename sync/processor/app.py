@@ -9,7 +9,9 @@ Offsets: faust-streaming acknowledges an event in a ``finally`` block even when 
 raised (faust-streaming issue #315) and commits acknowledged offsets on its own schedule, so a
 crash could skip events that were never applied. The services therefore commit themselves,
 after each batch is settled, exactly the offsets that the replica recorded for it. The committed
-position can lag behind what is applied (replays are no-ops), never run ahead of it.
+position can lag behind what is applied (replays are no-ops), never run ahead of it. The
+replica's record is the position of record: on assignment a service starts each partition
+there when Kafka's committed offset is older or missing.
 """
 
 from __future__ import annotations
@@ -110,6 +112,7 @@ class SubscriptionService:
                 messages = await self._blocking(
                     self.consumer.read, self.settings.batch_size, self.settings.batch_seconds
                 )
+                messages = await self._start_at_record(messages)
                 if messages or self.subscription.holding:
                     await self._process(messages)
         except SubscriptionStopped as stopped:
@@ -120,6 +123,16 @@ class SubscriptionService:
             log.exception("agency %s: subscription failed", self.agency)
             assert self._crash is not None
             await self._crash(exc)
+
+    async def _start_at_record(self, messages: list[RawMessage]) -> list[RawMessage]:
+        """After a read that assigned partitions: start each where the replica recorded, if
+        that is further than where the consumer starts it."""
+        assigned = self.consumer.newly_assigned()
+        if not assigned:
+            return messages
+        recorded = await self.subscription.take_over(assigned)
+        started: list[RawMessage] = await self._blocking(self.consumer.start_at, recorded, messages)
+        return started
 
     async def _process(self, messages: list[RawMessage]) -> None:
         assigned = self.consumer.assigned

@@ -8,12 +8,19 @@ prefetch queue, and its fetch wait is ours to set.
 The consumer is driven by exactly one task at a time: read a batch, apply it, commit it, read
 the next. A rebalance can only happen inside a read, so no batch is ever in flight when
 partitions are revoked, and a commit never names a partition the group has moved elsewhere.
+
+Where a partition starts is the replica's business: its recorded offset is the position of
+record, Kafka's committed offset only a fast path. After a read that assigned partitions, the
+caller looks the recorded offsets up and hands them to :meth:`SubscriptionConsumer.start_at`,
+which seeks where they are further than where the consumer starts. Not inside the assignment
+callback: a database read there would hold the rebalance, and a client call made there
+aborts the process (see :meth:`SubscriptionConsumer._refresh_partitions`).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
@@ -56,6 +63,9 @@ class SubscriptionConsumer:
             }
         )
         self._assigned: set[tuple[str, int]] = set()
+        self._new: set[tuple[str, int]] = set()  # assigned since the caller last asked
+        # the first offset to hand over per partition, where a seek could not be made
+        self._floors: dict[tuple[str, int], int] = {}
         self._partitions: set[tuple[str, int]] = set()  # of the topics, as of the assignment
         self._partitions_stale = False
         self._paused = False
@@ -85,8 +95,68 @@ class SubscriptionConsumer:
                 continue
             topic, partition, offset = message.topic(), message.partition(), message.offset()
             assert topic is not None and partition is not None and offset is not None
+            if self._floors and offset < self._floors.get((topic, partition), -1):
+                continue  # below the replica's recorded offset: settled already
             batch.append(RawMessage(topic, partition, offset, message.key(), message.value()))
         return batch
+
+    def newly_assigned(self) -> set[tuple[str, int]]:
+        """The partitions assigned since the last call, and still assigned."""
+        new, self._new = self._new & self._assigned, set()
+        return new
+
+    def start_at(
+        self, recorded: Mapping[tuple[str, int], int], messages: Sequence[RawMessage]
+    ) -> list[RawMessage]:
+        """Move each assigned partition to its ``recorded`` offset where that is further than
+        where the consumer starts it (Kafka's committed offset, or the topic's start); returns
+        ``messages`` without those read from the moved partitions before the move."""
+        starts = self._starts(recorded.keys() & self._assigned, messages)
+        moved = {p: offset for p, offset in recorded.items() if p in starts and offset > starts[p]}
+        sought: set[tuple[str, int]] = set()
+        for (topic, partition), offset in moved.items():
+            log.info(
+                "group %s: %s/%d starts at the replica's recorded offset %d (the consumer at %d)",
+                self.group_id,
+                topic,
+                partition,
+                offset,
+                starts[(topic, partition)],
+            )
+            try:
+                self._consumer.seek(TopicPartition(topic, partition, offset))
+                sought.add((topic, partition))
+            except KafkaException as exc:
+                # read on from where it is, handing over nothing below the recorded offset
+                log.warning("group %s: seek failed (%s)", self.group_id, exc)
+                self._floors[(topic, partition)] = offset
+        # a moved partition is read again from its new offset: drop what came before
+        return [
+            m
+            for m in messages
+            if (m.topic, m.partition) not in sought
+            and m.offset >= moved.get((m.topic, m.partition), -1)
+        ]
+
+    def _starts(
+        self, partitions: set[tuple[str, int]], messages: Sequence[RawMessage]
+    ) -> dict[tuple[str, int], int]:
+        """Where the consumer starts each of ``partitions``: its first message among
+        ``messages``, else Kafka's committed offset (-1 for none: the topic's start)."""
+        starts: dict[tuple[str, int], int] = {}
+        for m in messages:
+            where = (m.topic, m.partition)
+            if where in partitions:
+                starts[where] = min(starts.get(where, m.offset), m.offset)
+        rest = [TopicPartition(t, p) for t, p in partitions if (t, p) not in starts]
+        if rest:
+            try:
+                committed = self._consumer.committed(rest, timeout=10)
+            except KafkaException as exc:
+                log.warning("group %s: committed offsets unknown (%s)", self.group_id, exc)
+                committed = rest  # unknown: as if none, so the recorded offset wins
+            starts |= {(tp.topic, tp.partition): max(tp.offset, -1) for tp in committed}
+        return starts
 
     def commit(self, next_offsets: Mapping[tuple[str, int], int]) -> None:
         """Commit the next offset to read per partition; returns once the broker stored it."""
@@ -148,10 +218,15 @@ class SubscriptionConsumer:
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self._assigned = {(tp.topic, tp.partition) for tp in partitions}
+        self._new |= self._assigned
+        self._floors = {p: o for p, o in self._floors.items() if p in self._assigned}
         self._partitions_stale = True
         log.info("group %s assigned %d partitions", self.group_id, len(partitions))
         if self._paused:
             consumer.pause(partitions)
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        self._assigned -= {(tp.topic, tp.partition) for tp in partitions}
+        revoked = {(tp.topic, tp.partition) for tp in partitions}
+        self._assigned -= revoked
+        self._new -= revoked
+        self._floors = {p: o for p, o in self._floors.items() if p not in revoked}

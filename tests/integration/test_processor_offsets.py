@@ -1,5 +1,6 @@
 """The committed position never passes an event that is neither applied nor dead-lettered
-(faust-streaming acknowledges events in a ``finally`` even when the agent raised, issue #315)."""
+(faust-streaming acknowledges events in a ``finally`` even when the agent raised, issue #315),
+and the replica's recorded offsets are the position of record: a consumer starts there."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
+from sync.kafka import topic_ids
+from sync.replica.layout import OFFSETS_DDL
 from sync.stack.status import scrape
 from tests.fixtures.pipeline import Pipeline
 
@@ -114,3 +117,75 @@ def test_a_failing_apply_then_a_killed_worker_loses_nothing(
         lambda: committed(pipeline)[partition] > offset,
         "the restarted worker to commit past the once-refused event",
     )
+
+
+def keys_by_offset(pipeline: Pipeline, expected: int) -> dict[tuple[int, int], str]:
+    """(partition, offset) -> personal id of every message on the topic, once ``expected``
+    are there."""
+    client = SchemaRegistryClient({"url": pipeline.stack.registry_url})
+    decode = AvroDeserializer(client)
+    context = SerializationContext(pipeline.topic, MessageField.KEY)
+    consumer = Consumer({"bootstrap.servers": pipeline.stack.bootstrap, "group.id": "probe"})
+    consumer.assign([TopicPartition(pipeline.topic, p, 0) for p in range(3)])
+    keys: dict[tuple[int, int], str] = {}
+
+    def read() -> bool:
+        for message in consumer.consume(500, 0.5):
+            if message.error() is None:
+                where = (int(message.partition() or 0), int(message.offset() or 0))
+                keys[where] = decode(message.key(), context)["personal_id"]
+        return len(keys) >= expected
+
+    try:
+        pipeline.wait_for(read, f"{expected} messages on {pipeline.topic}")
+    finally:
+        consumer.close()
+    return keys
+
+
+def test_a_new_consumer_starts_at_the_replicas_recorded_offsets(
+    pipeline_factory: Callable[..., Pipeline],
+) -> None:
+    """The replica recorded offset 5 of partitions 0 and 2; Kafka has no committed offset for
+    partition 0 and an older one (2) for partition 2: the events below 5 are never applied
+    there. Partition 1's record belongs to an older incarnation of the topic: void, so it is
+    read from its start."""
+    pipeline = pipeline_factory(citizens=90)
+    pipeline.start_connector()
+    keys = keys_by_offset(pipeline, 90)
+    group = f"{pipeline.name}.govsync-replica-vss"
+    kafka = {"bootstrap.servers": pipeline.stack.bootstrap}
+    [topic_id] = topic_ids(kafka, [pipeline.topic]).values()
+    with psycopg.connect(pipeline.replica_dsn, autocommit=True) as conn:
+        conn.execute(OFFSETS_DDL)
+        for partition, incarnation in ((0, topic_id), (1, "an-older-topic-id"), (2, topic_id)):
+            conn.execute(
+                "INSERT INTO govsync_state.consumed_offsets "
+                "(group_id, topic, partition, next_offset, topic_id) VALUES (%s, %s, %s, 5, %s)",
+                (group, pipeline.topic, partition, incarnation),
+            )
+    committer = Consumer({**kafka, "group.id": group, "enable.auto.commit": False})
+    committer.commit(offsets=[TopicPartition(pipeline.topic, 2, 2)], asynchronous=False)
+    committer.close()
+    assert committed(pipeline) == {0: -1001, 1: -1001, 2: 2}
+
+    metrics_url = pipeline.start_processor().spec.metrics_url
+    assert metrics_url is not None
+    skipped = {pid for (partition, offset), pid in keys.items() if partition != 1 and offset < 5}
+    assert len(skipped) == 10
+    expected = {k: v for k, v in pipeline.source_rows().items() if k not in skipped}
+    # partitions are applied in order: were a skipped event applied, it would be here first
+    pipeline.wait_for(
+        lambda: pipeline.replica_rows() == expected, "every event from the recorded offsets on"
+    )
+    consumed = scrape(metrics_url)["govsync_processor_events_consumed_total"]
+    assert sum(v for _, v in consumed) == 90 - 10, "nothing below the recorded offsets read"
+    ends = {p: 1 + max(o for q, o in keys if q == p) for p in range(3)}
+    pipeline.wait_for(lambda: committed(pipeline) == ends, "the batches to be committed")
+    with psycopg.connect(pipeline.replica_dsn) as conn:
+        recorded = conn.execute(
+            "SELECT partition, next_offset, topic_id FROM govsync_state.consumed_offsets "
+            "WHERE group_id = %s",
+            (group,),
+        ).fetchall()
+    assert {p: (o, i) for p, o, i in recorded} == {p: (o, topic_id) for p, o in ends.items()}
