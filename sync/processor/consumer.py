@@ -109,8 +109,9 @@ class SubscriptionConsumer:
         self, recorded: Mapping[tuple[str, int], int], messages: Sequence[RawMessage]
     ) -> list[RawMessage]:
         """Move each assigned partition to its ``recorded`` offset where that is further than
-        where the consumer starts it (Kafka's committed offset, or the topic's start); returns
-        ``messages`` without those read from the moved partitions before the move."""
+        where the consumer starts it (Kafka's committed offset, or the topic's start), and
+        commit it there, so that Kafka's fast path agrees; returns ``messages`` without those
+        read from the moved partitions before the move."""
         starts = self._starts(recorded.keys() & self._assigned, messages)
         moved = {p: offset for p, offset in recorded.items() if p in starts and offset > starts[p]}
         sought: set[tuple[str, int]] = set()
@@ -130,6 +131,7 @@ class SubscriptionConsumer:
                 # read on from where it is, handing over nothing below the recorded offset
                 log.warning("group %s: seek failed (%s)", self.group_id, exc)
                 self._floors[(topic, partition)] = offset
+        self.commit(moved)
         # a moved partition is read again from its new offset: drop what came before
         return [
             m
