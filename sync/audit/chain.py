@@ -10,8 +10,14 @@ Walking the chain then finds:
 - a removed entry: a gap in ``seq``, or, if renumbered, a ``prev_hash`` that does not match;
 - a reordered pair: a ``prev_hash`` (or a ``seq`` inside the hash) that does not match;
 - a removed tail: the head names a later seq and hash than the last entry;
-- a rewritten tail with a rewritten head: only an anchor kept elsewhere (``audit head``
-  published to another party) shows it, which is why ``verify`` takes anchors.
+- a rewritten tail with a rewritten head: the last entry of every batch carries its
+  writer's signature over the head (:mod:`.signing`), which a database superuser cannot
+  forge; a chain re-hashed after an edit no longer matches those signatures;
+- a tail cut back to an earlier signed entry: only a checkpoint kept elsewhere (published to
+  Kafka and a time-stamping authority, or ``audit head`` handed to another party) shows it,
+  which is why ``verify`` takes checkpoints as anchors.
+
+After ``govsync audit prune`` a chain starts at a signed ``cut`` checkpoint instead of seq 0.
 """
 
 from __future__ import annotations
@@ -19,10 +25,11 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from sync.audit.disclosure import Disclosure
+from sync.audit.signing import Checkpoint, Signer, TrustedKeys
 
 GENESIS = bytes(32)
 CANONICAL_VERSION = 1
@@ -48,6 +55,18 @@ class Entry:
     recorded_at: datetime
     prev_hash: bytes
     hash: bytes
+    # on the last entry of a batch: its writer's key and signature over the head it makes
+    key_id: str | None = None
+    signature: bytes | None = None
+
+    @property
+    def checkpoint(self) -> Checkpoint | None:
+        """The signed head this entry carries, if it ends a batch."""
+        if self.key_id is None or self.signature is None:
+            return None
+        return Checkpoint(
+            "head", self.agency, self.seq, self.hash, self.recorded_at, self.key_id, self.signature
+        )
 
     @classmethod
     def link(
@@ -136,8 +155,14 @@ class Head:
         return head
 
 
-def extend(head: Head, disclosures: Sequence[Disclosure], recorded_at: datetime) -> list[Entry]:
-    """The entries that append ``disclosures`` to the chain ending at ``head``."""
+def extend(
+    head: Head,
+    disclosures: Sequence[Disclosure],
+    recorded_at: datetime,
+    signer: Signer | None = None,
+) -> list[Entry]:
+    """The entries that append ``disclosures`` to the chain ending at ``head``; with a
+    ``signer``, the last one carries its signature over the new head."""
     entries = []
     prev, seq = head.hash, head.seq
     for disclosure in disclosures:
@@ -149,6 +174,10 @@ def extend(head: Head, disclosures: Sequence[Disclosure], recorded_at: datetime)
         entry = Entry.link(seq, disclosure, recorded_at, prev)
         entries.append(entry)
         prev = entry.hash
+    if signer is not None and entries:
+        last = entries[-1]
+        signed = signer.sign("head", last.agency, last.seq, last.hash, recorded_at)
+        entries[-1] = replace(last, key_id=signed.key_id, signature=signed.signature)
     return entries
 
 
@@ -168,34 +197,59 @@ class Break:
 class ChainWalk:
     """Checks one agency's entries fed in ``seq`` order, remembering only the last link, so
     a log of any size is checked in constant memory. ``anchors`` are heads recorded earlier
-    (seq -> hash) that the chain must still pass through."""
+    (seq -> hash) that the chain must still pass through. ``start`` is the signed cut a
+    pruned chain begins at. With ``keys``, every signature must be a trusted key's and the
+    chain must end at a signed entry; without, only the hash links are checked."""
 
     agency: str
     anchors: Mapping[int, bytes] = field(default_factory=dict)
+    start: Checkpoint | None = None
+    keys: TrustedKeys | None = None
     entries: int = 0
+    signatures: int = 0
     problem: Break | None = None
 
     def __post_init__(self) -> None:
         self._seq, self._hash = 0, GENESIS
+        self._signed = True  # the walk ends at a signed entry (or at its start)
+        if self.start is not None:
+            self._seq, self._hash = self.start.seq, self.start.head
+            self.problem = self._check_start(self.start)
 
     @property
     def last(self) -> Head:
         return Head(self.agency, self._seq, self._hash)
 
+    @property
+    def first_seq(self) -> int:
+        return 1 if self.start is None else self.start.seq + 1
+
     def feed(self, entry: Entry) -> Break | None:
         """Check the next entry; the first problem found is kept and returned again."""
         if self.problem is None:
-            self.problem = self._check(entry)
+            self.problem = self._check(entry) or self._check_signature(entry)
             if self.problem is None:
                 self._seq, self._hash = entry.seq, entry.hash
+                self._signed = entry.checkpoint is not None
                 self.entries += 1
         return self.problem
 
     def finish(self, head: Head | None) -> Break | None:
         """Compare the end of the walk with the stored chain head and the anchors."""
         if self.problem is None:
-            self.problem = self._check_end(head)
+            self.problem = self._check_end(head) or self._check_signed_end()
         return self.problem
+
+    def _check_start(self, start: Checkpoint) -> Break | None:
+        if start.kind != "cut" or start.agency != self.agency:
+            return self._break(start.seq, f"the chain starts at a {start.kind} of {start.agency}")
+        problem = None if self.keys is None else self.keys.problem(start)
+        if problem is not None:
+            return self._break(start.seq, f"the chain's start (pruned up to here) is {problem}")
+        anchored = self.anchors.get(start.seq)
+        if anchored is not None and anchored != start.head:
+            return self._break(start.seq, "the chain's start differs from the anchor")
+        return None
 
     def _check(self, entry: Entry) -> Break | None:
         expected = self._seq + 1
@@ -219,6 +273,16 @@ class ChainWalk:
             return self._break(entry.seq, "hash differs from the anchor (chain rewritten)")
         return None
 
+    def _check_signature(self, entry: Entry) -> Break | None:
+        signed = entry.checkpoint
+        if signed is None:
+            if entry.key_id is not None or entry.signature is not None:
+                return self._break(entry.seq, "a key id or signature without the other")
+            return None
+        self.signatures += 1
+        problem = None if self.keys is None else self.keys.problem(signed)
+        return None if problem is None else self._break(entry.seq, f"the head {problem}")
+
     def _check_end(self, head: Head | None) -> Break | None:
         last = self._seq
         beyond = [seq for seq in self.anchors if seq > last]
@@ -230,7 +294,7 @@ class ChainWalk:
                 "(tail removed)",
             )
         if head is None:
-            if self.entries:
+            if self.entries or self.start is not None:
                 return self._break(last, "the chain head row is missing")
             return None
         if head.seq > last:
@@ -247,6 +311,15 @@ class ChainWalk:
             return self._break(last, "the chain head's hash differs from the entry's hash")
         return None
 
+    def _check_signed_end(self) -> Break | None:
+        if self.keys is None or self._signed:
+            return None
+        return self._break(
+            self._seq,
+            "the chain ends at an unsigned entry: entries were appended or re-chained "
+            "without a signing key",
+        )
+
     def _break(self, seq: int, reason: str) -> Break:
         return Break(self.agency, seq, reason)
 
@@ -260,9 +333,11 @@ def verify_entries(
     entries: Iterable[Entry],
     head: Head | None,
     anchors: Mapping[int, bytes] | None = None,
+    keys: TrustedKeys | None = None,
+    start: Checkpoint | None = None,
 ) -> ChainWalk:
     """Walk a whole chain; ``walk.problem`` is None when it is intact."""
-    walk = ChainWalk(agency, anchors=anchors or {})
+    walk = ChainWalk(agency, anchors=anchors or {}, start=start, keys=keys)
     for entry in entries:
         if walk.feed(entry) is not None:
             break
