@@ -147,3 +147,52 @@ class DeadLetterSettings(KafkaSettings):
 
     registry_url: str = Field(default="", description="Not needed to list dead letters")
     agency: str = Field(description="Subscribing agency code")
+
+
+class AuditSettings(KafkaSettings):
+    """The disclosure audit's signing key, external checkpoints and retention. A processor
+    signs and publishes only with a signing key; ``govsync audit`` commands read the rest."""
+
+    bootstrap: str = Field(
+        default="", description="Kafka bootstrap servers; no checkpoints published when empty"
+    )
+    registry_url: str = Field(default="", description="Not needed by the audit")
+    audit_signing_key_file: Path | None = Field(
+        default=None,
+        description="This worker's Ed25519 private key (PEM), its identity in the audit; "
+        "kept outside the audit database. Unset: entries are written unsigned",
+    )
+    audit_trusted_keys_file: Path | None = Field(
+        default=None, description="PEM public keys whose audit signatures verify accepts"
+    )
+    audit_checkpoint_topic: str = Field(
+        default="govsync.audit.checkpoints",
+        description="Topic (after the topic prefix) signed chain heads are published to",
+    )
+    audit_checkpoint_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        description="At most one checkpoint per agency this often; entries after the last "
+        "checkpoint are protected by signatures alone",
+    )
+    audit_tsa_url: str | None = Field(
+        default=None, description="RFC 3161 time-stamping authority that stamps checkpoints"
+    )
+    audit_tsa_seconds: float = Field(
+        default=3600.0,
+        ge=0,
+        description="At most one time-stamped checkpoint per agency this often",
+    )
+    audit_tsa_ca_file: Path | None = Field(
+        default=None, description="CA certificate(s) the time-stamping authority chains to"
+    )
+    audit_retention_months: int = Field(
+        default=12,
+        ge=12,
+        description="Months audit entries are kept before `govsync audit prune` may remove "
+        "them; at least 12 (Decree 53/2022)",
+    )
+
+    @property
+    def checkpoint_topic(self) -> str:
+        return self.topic_prefix + self.audit_checkpoint_topic

@@ -16,7 +16,8 @@ import psycopg
 from psycopg import IsolationLevel, sql
 
 from sync.audit.chain import ChainWalk, Entry, Head
-from sync.audit.schema import COLUMNS, ENTRIES, EXISTS, HEADS, entry_of
+from sync.audit.schema import COLUMNS, ENTRIES, EXISTS, HEADS, STARTS, entry_of
+from sync.audit.signing import Checkpoint, TrustedKeys
 
 Connection = psycopg.Connection[tuple[Any, ...]]
 
@@ -35,6 +36,9 @@ _ENTRY_AGENCIES = sql.SQL(
     SELECT agency FROM a WHERE agency IS NOT NULL
     """
 ).format(entries=ENTRIES)
+_START = sql.SQL(
+    "SELECT seq, hash, signed_at, key_id, signature FROM {} WHERE agency = %s"
+).format(STARTS)
 _WALK = sql.SQL("SELECT {} FROM {} WHERE agency = %s ORDER BY seq").format(_COLUMNS, ENTRIES)
 _ABOUT = sql.SQL(
     "SELECT {} FROM {} WHERE subjects @> ARRAY[%s]::text[] ORDER BY recorded_at, agency, seq"
@@ -65,15 +69,27 @@ def chain_agencies(conn: Connection) -> list[str]:
     return sorted(with_entries | chain_heads(conn).keys())
 
 
+def chain_start(conn: Connection, agency: str) -> Checkpoint | None:
+    """The signed cut a pruned chain starts at; None for a chain that starts at seq 1."""
+    row = conn.execute(_START, (agency,)).fetchone()
+    if row is None:
+        return None
+    seq, digest, signed_at, key_id, signature = row
+    return Checkpoint("cut", agency, seq, bytes(digest), signed_at, key_id, bytes(signature))
+
+
 def walk_chain(
     conn: Connection,
     agency: str,
     anchors: Mapping[int, bytes] | None = None,
     chunk_rows: int = 10_000,
+    keys: TrustedKeys | None = None,
 ) -> ChainWalk:
-    """Check one agency's whole chain, reading it through a server-side cursor in chunks."""
+    """Check one agency's whole chain, reading it through a server-side cursor in chunks;
+    with ``keys``, its signatures too."""
     head = chain_heads(conn).get(agency)
-    walk = ChainWalk(agency, anchors=anchors or {})
+    start = chain_start(conn, agency)
+    walk = ChainWalk(agency, anchors=anchors or {}, start=start, keys=keys)
     with conn.cursor(name="govsync_audit_walk") as cursor:
         cursor.itersize = chunk_rows
         cursor.execute(_WALK, (agency,))

@@ -4,12 +4,18 @@ subscriber's replica: a pseudonymised subscriber must not hold real personal ids
 - ``govsync_audit.disclosure``: the entries, one hash chain per agency, keyed by
   ``(agency, seq)``, unique on ``(agency, event_id)``, with a GIN index on ``subjects`` for
   ``govsync audit citizen``.
+  The last entry of each batch carries its writer's key id and signature over the head.
 - ``govsync_audit.chain_head``: the last seq and hash of each agency's chain. Writers lock
   their agency's row ``FOR UPDATE``, so two writers of one agency append one after the other.
+- ``govsync_audit.chain_start``: where ``govsync audit prune`` cut a chain, a signed ``cut``
+  checkpoint; entries up to it are gone and the chain goes on from its hash.
+- ``govsync_audit.writer_agency``: which login role may append to which agency's chain.
 
-Triggers refuse UPDATE, DELETE and TRUNCATE of entries and let a chain head only move
-forward. A superuser (or the tables' owner) can still disable triggers; the hash chain is what
-makes such tampering visible to ``govsync audit verify``.
+Triggers refuse UPDATE, DELETE and TRUNCATE of entries (DELETE only of entries at or below
+their chain's signed cut) and let chain heads and starts only move forward. Who may do what,
+row-level security included, is :mod:`.roles`. A superuser (or the tables' owner) can still
+disable triggers; the signed hash chain is what makes such tampering visible to
+``govsync audit verify``.
 """
 
 from __future__ import annotations
@@ -18,7 +24,6 @@ from collections.abc import Sequence
 from dataclasses import fields
 from typing import Any
 
-import psycopg
 from psycopg import sql
 
 from sync.audit.chain import Entry
@@ -26,6 +31,8 @@ from sync.audit.chain import Entry
 SCHEMA = "govsync_audit"
 ENTRIES = sql.Identifier(SCHEMA, "disclosure")
 HEADS = sql.Identifier(SCHEMA, "chain_head")
+STARTS = sql.Identifier(SCHEMA, "chain_start")
+WRITERS = sql.Identifier(SCHEMA, "writer_agency")
 
 # the entry's columns in the order of sync.audit.chain.Entry's fields
 COLUMNS = (
@@ -44,6 +51,8 @@ COLUMNS = (
     "recorded_at",
     "prev_hash",
     "hash",
+    "key_id",
+    "signature",
 )
 COPY_TYPES = (
     "bigint",
@@ -60,6 +69,8 @@ COPY_TYPES = (
     "timestamptz",
     "timestamptz",
     "bytea",
+    "bytea",
+    "text",
     "bytea",
 )
 
@@ -97,17 +108,44 @@ DDL = sql.SQL(
         PRIMARY KEY (agency, seq),
         UNIQUE (agency, event_id)
     );
+    ALTER TABLE {entries} ADD COLUMN IF NOT EXISTS key_id text;
+    ALTER TABLE {entries} ADD COLUMN IF NOT EXISTS signature bytea;
     CREATE INDEX IF NOT EXISTS disclosure_subjects ON {entries} USING gin (subjects);
+    CREATE INDEX IF NOT EXISTS disclosure_recorded ON {entries} (recorded_at);
+    CREATE TABLE IF NOT EXISTS {starts} (
+        agency text PRIMARY KEY,
+        seq bigint NOT NULL CHECK (seq > 0),
+        hash bytea NOT NULL,
+        signed_at timestamptz NOT NULL,
+        key_id text NOT NULL,
+        signature bytea NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS {writers} (
+        role_name name NOT NULL,
+        agency text NOT NULL,
+        PRIMARY KEY (role_name, agency)
+    );
 
     CREATE OR REPLACE FUNCTION {schema}.refuse_change() RETURNS trigger
     LANGUAGE plpgsql AS $$
     BEGIN
-        RAISE EXCEPTION 'govsync_audit.disclosure is append-only: % refused', TG_OP
+        RAISE EXCEPTION '%.% is append-only: % refused', TG_TABLE_SCHEMA, TG_TABLE_NAME, TG_OP
+            USING ERRCODE = 'insufficient_privilege';
+    END $$;
+    CREATE OR REPLACE FUNCTION {schema}.delete_only_pruned() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+    BEGIN
+        IF TG_OP = 'DELETE' AND OLD.seq <= (
+            SELECT s.seq FROM {starts} s WHERE s.agency = OLD.agency
+        ) THEN
+            RETURN OLD;
+        END IF;
+        RAISE EXCEPTION '%.% is append-only: % refused', TG_TABLE_SCHEMA, TG_TABLE_NAME, TG_OP
             USING ERRCODE = 'insufficient_privilege';
     END $$;
     CREATE OR REPLACE TRIGGER disclosure_append_only
         BEFORE UPDATE OR DELETE ON {entries}
-        FOR EACH ROW EXECUTE FUNCTION {schema}.refuse_change();
+        FOR EACH ROW EXECUTE FUNCTION {schema}.delete_only_pruned();
     CREATE OR REPLACE TRIGGER disclosure_no_truncate
         BEFORE TRUNCATE ON {entries}
         FOR EACH STATEMENT EXECUTE FUNCTION {schema}.refuse_change();
@@ -116,7 +154,8 @@ DDL = sql.SQL(
     LANGUAGE plpgsql AS $$
     BEGIN
         IF TG_OP <> 'UPDATE' OR NEW.agency <> OLD.agency OR NEW.seq < OLD.seq THEN
-            RAISE EXCEPTION 'govsync_audit.chain_head only moves forward: % refused', TG_OP
+            RAISE EXCEPTION '%.% only moves forward: % refused',
+                TG_TABLE_SCHEMA, TG_TABLE_NAME, TG_OP
                 USING ERRCODE = 'insufficient_privilege';
         END IF;
         RETURN NEW;
@@ -127,13 +166,24 @@ DDL = sql.SQL(
     CREATE OR REPLACE TRIGGER chain_head_no_truncate
         BEFORE TRUNCATE ON {heads}
         FOR EACH STATEMENT EXECUTE FUNCTION {schema}.refuse_change();
-    REVOKE UPDATE, DELETE, TRUNCATE ON {entries} FROM PUBLIC;
-    REVOKE DELETE, TRUNCATE ON {heads} FROM PUBLIC;
+    CREATE OR REPLACE TRIGGER chain_start_moves_forward
+        BEFORE UPDATE OR DELETE ON {starts}
+        FOR EACH ROW EXECUTE FUNCTION {schema}.head_moves_forward();
+    CREATE OR REPLACE TRIGGER chain_start_no_truncate
+        BEFORE TRUNCATE ON {starts}
+        FOR EACH STATEMENT EXECUTE FUNCTION {schema}.refuse_change();
     """
-).format(schema=sql.Identifier(SCHEMA), entries=ENTRIES, heads=HEADS)
+).format(
+    schema=sql.Identifier(SCHEMA), entries=ENTRIES, heads=HEADS, starts=STARTS, writers=WRITERS
+)
 
-EXISTS = sql.SQL("SELECT to_regclass({}) IS NOT NULL AND to_regclass({}) IS NOT NULL").format(
-    sql.Literal(f"{SCHEMA}.disclosure"), sql.Literal(f"{SCHEMA}.chain_head")
+# every table of the current form (older stores lack the last two: `govsync audit init`
+# brings them up to date)
+EXISTS = sql.SQL("SELECT {}").format(
+    sql.SQL(" AND ").join(
+        sql.SQL("to_regclass({}) IS NOT NULL").format(sql.Literal(f"{SCHEMA}.{table}"))
+        for table in ("disclosure", "chain_head", "chain_start", "writer_agency")
+    )
 )
 
 
@@ -149,25 +199,3 @@ def entry_of(row: Sequence[Any]) -> Entry:
     values = list(row)
     values[2], values[5] = tuple(values[2] or ()), tuple(values[5] or ())
     return Entry(*values)
-
-
-def grant_writer(role: str) -> sql.Composed:
-    """What a processor's own role needs: append entries and move its chain head, nothing
-    else (no UPDATE or DELETE of entries)."""
-    return sql.SQL(
-        """
-        GRANT USAGE ON SCHEMA {schema} TO {role};
-        GRANT SELECT, INSERT ON {entries} TO {role};
-        GRANT SELECT, INSERT, UPDATE ON {heads} TO {role};
-        """
-    ).format(schema=sql.Identifier(SCHEMA), entries=ENTRIES, heads=HEADS, role=sql.Identifier(role))
-
-
-def create_store(conn: psycopg.Connection[Any], writer: str | None = None) -> None:
-    """Create the audit tables unless they exist, and let ``writer`` (a processor's role)
-    append to them."""
-    with conn.transaction():
-        conn.execute("SELECT pg_advisory_xact_lock(%s)", (DDL_LOCK,))
-        conn.execute(DDL)
-        if writer:
-            conn.execute(grant_writer(writer))
