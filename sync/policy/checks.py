@@ -10,6 +10,11 @@ key is hashed the same way). ``mask`` and ``year`` would fold distinct keys into
 
 Hash keys: a hash key belongs to one agency. The same key on two agencies' subscriptions would
 let them join their pseudonymised data, which per-agency keys exist to prevent.
+
+What each subscription discloses beyond its allow-list (filters on fields not received in
+clear, sensitive fields without their legal basis, masks that hide little, empty purposes) is
+checked by :mod:`sync.policy.minimisation`, at load: a :class:`~sync.policy.Projection` built
+in code checks only that it can project.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from typing import Any
 
 from sync.contracts.loader import Contract
 from sync.policy.filters import FilterError, check_filter
+from sync.policy.minimisation import minimisation_problems
 from sync.policy.models import Manifest, Subscription
 from sync.policy.transforms import Hash
 
@@ -101,6 +107,8 @@ def _subscription_problems(
         if subscription.topic not in published:
             yield f"{where}.topic", f"no source in the manifest publishes {subscription.topic!r}"
         for path, reason in subscription_problems(subscription, contract):
+            yield f"{where}.{path}", reason
+        for path, reason in minimisation_problems(subscription, contract):
             yield f"{where}.{path}", reason
 
 

@@ -1,7 +1,8 @@
 """The federation manifest as typed, frozen models: agencies, the sources they publish, and
 the subscriptions that say who receives which part of which topic, why, and on what legal
 basis. These models check one entry at a time; :mod:`sync.policy.checks` checks entries
-against each other and against the contracts."""
+against each other and against the contracts, and :mod:`sync.policy.minimisation` checks what
+a subscription discloses (``filter_only`` and ``sensitive_fields`` are explained there)."""
 
 from __future__ import annotations
 
@@ -101,7 +102,11 @@ class Source(_Model):
 
 class Subscription(_Model):
     """What one agency receives of one topic: the allowed fields, the rows (a row filter), the
-    transforms applied to allowed fields, and why (purpose and legal basis, both required)."""
+    transforms applied to allowed fields, and why (purpose and legal basis, both required).
+
+    ``filter_only`` names each field the row filter reads without the agency receiving it in
+    clear, with the reason; ``sensitive_fields`` names each sensitive personal field received
+    or filtered on, with the legal basis for processing it (field -> text, both)."""
 
     agency: Identifier
     topic: Topic
@@ -110,6 +115,8 @@ class Subscription(_Model):
     fields: tuple[Identifier, ...] = Field(min_length=1)
     row_filter: StrictStr | None = None
     transforms: Mapping[Identifier, Transform] = Field(default_factory=dict)
+    filter_only: Mapping[Identifier, Text] = Field(default_factory=dict)
+    sensitive_fields: Mapping[Identifier, Text] = Field(default_factory=dict)
 
     @field_validator("row_filter")
     @classmethod

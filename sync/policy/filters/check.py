@@ -9,6 +9,7 @@ would read differently (a timestamp literal without its offset, read in the sess
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from datetime import date, datetime
 from typing import Any
 
@@ -82,6 +83,28 @@ def check_filter(expr: Expr, contract: Contract) -> Expr:
     bound = _Binder(types, contract.topic).bind(expr)
     _require_condition(bound)
     return bound
+
+
+def field_references(expr: Expr) -> tuple[Field, ...]:
+    """The fields ``expr`` reads, each once, where it first appears in the filter's text (so an
+    error can point at its column)."""
+    first: dict[str, Field] = {}
+    for field in sorted(_references(expr), key=lambda f: f.column):
+        first.setdefault(field.name, field)
+    return tuple(first.values())
+
+
+def _references(expr: Expr) -> Iterator[Field]:
+    if isinstance(expr, Field):
+        yield expr
+    elif isinstance(expr, Compare):
+        yield from _references(expr.left)
+        yield from _references(expr.right)
+    elif isinstance(expr, In | IsNull | Not):
+        yield from _references(expr.operand)
+    elif isinstance(expr, And | Or):
+        for operand in expr.operands:
+            yield from _references(operand)
 
 
 class _Binder:
