@@ -8,15 +8,18 @@ import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import click
 import psycopg
+from confluent_kafka import KafkaException
 from rich.console import Console
 from rich.table import Table
 
 from sync.audit.chain import ChainWalk, Entry, Head
+from sync.audit.checkpoints import Anchors, read_checkpoint_file, read_checkpoints
 from sync.audit.reader import (
     Connection,
     chain_agencies,
@@ -26,9 +29,12 @@ from sync.audit.reader import (
     store_exists,
     walk_chain,
 )
-from sync.audit.schema import create_store
+from sync.audit.roles import allow_reader, allow_writer, create_store
+from sync.audit.signing import Checkpoint, TrustedKeys
+from sync.audit.timestamp import verify_token
 from sync.cli.options import data_dir_option
-from sync.errors import ConfigError
+from sync.config import AuditSettings
+from sync.errors import AuditError, ConfigError
 from sync.stack.description import StackDescription
 
 _OPS = {"c": "created", "u": "updated", "d": "removed", "r": "initial copy"}
@@ -62,6 +68,13 @@ def _described_store(data_dir: Path) -> str:
 
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+trusted_keys_option = click.option(
+    "--trusted-keys",
+    envvar="GOVSYNC_AUDIT_TRUSTED_KEYS_FILE",
+    show_envvar=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="PEM public keys of the workers whose audit signatures are accepted.",
+)
 
 
 @click.group()
@@ -71,12 +84,28 @@ def audit() -> None:
 
 @audit.command()
 @dsn_option
-@click.option("--writer", help="Role of the processors: may append, never update or delete.")
-def init(dsn: str, writer: str | None) -> None:
-    """Create the audit store's tables (processors also do on first start)."""
-    with _reaching(), psycopg.connect(dsn) as conn:
-        create_store(conn, writer)
-    click.echo("audit store ready" + (f"; {writer} may append" if writer else ""))
+@click.option("--writer", help="An existing login role that may append to --agency's chains.")
+@click.option("--agency", "agencies", multiple=True, help="An agency --writer appends for.")
+@click.option("--reader", help="An existing login role that may read the whole audit (DPO).")
+def init(dsn: str, writer: str | None, agencies: tuple[str, ...], reader: str | None) -> None:
+    """Create the audit store, owned by govsync_audit_owner, with its roles and row-level
+    security (run as a superuser or the owner's admin; processors never create it)."""
+    if agencies and not writer:
+        raise click.UsageError("--agency says which chains --writer appends to: give --writer")
+    with reaching_store(), psycopg.connect(dsn, autocommit=True) as conn:
+        try:
+            create_store(conn)
+            if writer:
+                allow_writer(conn, writer, agencies)
+            if reader:
+                allow_reader(conn, reader)
+        except (psycopg.errors.InsufficientPrivilege, AuditError) as exc:
+            raise click.ClickException(f"audit init: {exc}") from None
+    click.echo("audit store ready")
+    if writer:
+        click.echo(f"{writer} may append to the chains of {', '.join(sorted(set(agencies)))}")
+    if reader:
+        click.echo(f"{reader} may read the audit")
 
 
 @audit.command()
@@ -88,31 +117,79 @@ def init(dsn: str, writer: str | None) -> None:
     multiple=True,
     help="AGENCY:SEQ:HASH printed earlier by `govsync audit head`; the chain must pass it.",
 )
+@trusted_keys_option
+@click.option(
+    "--bootstrap",
+    envvar="GOVSYNC_BOOTSTRAP",
+    help="Kafka servers: read the signed checkpoints published there.",
+)
+@click.option(
+    "--checkpoints",
+    "checkpoint_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Checkpoints kept elsewhere, one published message (JSON) per line.",
+)
+@click.option(
+    "--tsa-ca",
+    envvar="GOVSYNC_AUDIT_TSA_CA_FILE",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="CA of the time-stamping authority: check the checkpoints' time-stamp tokens.",
+)
 @click.option("--chunk-rows", default=10_000, show_default=True, help="Entries read per chunk.")
 @json_option
 def verify(
-    dsn: str, agencies: tuple[str, ...], anchors: tuple[str, ...], chunk_rows: int, as_json: bool
+    dsn: str,
+    agencies: tuple[str, ...],
+    anchors: tuple[str, ...],
+    trusted_keys: Path | None,
+    bootstrap: str | None,
+    checkpoint_file: Path | None,
+    tsa_ca: Path | None,
+    chunk_rows: int,
+    as_json: bool,
 ) -> None:
-    """Walk every chain (or --agency's); exit 1 naming the agency and seq of any break."""
+    """Walk every chain (or --agency's); exit 1 naming the agency and seq of any break.
+    With --trusted-keys every signature is checked and each chain must end signed; with
+    --bootstrap or --checkpoints it must still pass every signed checkpoint."""
+    keys = _trusted(trusted_keys)
+    published = _published(bootstrap, checkpoint_file)
+    found = Anchors.of(published, keys)
+    for note in found.ignored:
+        click.echo(f"note: {note}", err=True)
     anchored = _anchors(anchors)
-    with _reaching(), snapshot(dsn) as conn:
-        _require_store(conn)
+    for agency, heads in found.heads.items():
+        anchored[agency] = {**heads, **anchored.get(agency, {})}
+    stamps = _check_stamps(published, keys, tsa_ca)
+    with reaching_store(), snapshot(dsn) as conn:
+        require_store(conn)
         known = chain_agencies(conn)
-        unknown = sorted({*agencies, *anchored} - set(known))
-        names = [a for a in known if a in agencies] if agencies else known
-        walks = [walk_chain(conn, a, anchored.get(a), chunk_rows) for a in names]
+        wanted = set(agencies) or set(known) | set(anchored)
+        unknown = sorted((set(agencies) | (set(anchored) & wanted)) - set(known))
+        names = [a for a in known if a in wanted]
+        walks = [walk_chain(conn, a, anchored.get(a), chunk_rows, keys) for a in names]
+    conflicts = [c for c in found.conflicts if c.agency in wanted]
+    counts = found.counts
     if as_json:
-        rows = [_walk_dict(w) for w in walks]
+        rows = [_walk_dict(w, keys is not None, counts.get(w.agency, 0)) for w in walks]
         rows += [{"agency": a, "intact": False, "problem": "no audit chain"} for a in unknown]
+        rows += [{"agency": c.agency, "intact": False, "problem": str(c)} for c in conflicts]
+        rows += [{"checkpoint": s, "intact": False, "problem": s} for s in stamps.broken]
         click.echo(json.dumps(rows, indent=2))
     else:
         for w in walks:
-            click.echo(_walk_line(w))
+            click.echo(_walk_line(w, keys is not None, counts.get(w.agency, 0)))
         for agency in unknown:
             click.echo(f"BROKEN agency {agency}: no audit chain")
+        for conflict in conflicts:
+            click.echo(f"BROKEN {conflict}")
+        for problem in stamps.broken:
+            click.echo(f"BROKEN {problem}")
+        if stamps.checked:
+            click.echo(f"{stamps.checked} time-stamp token(s) verified")
         if not walks and not unknown:
             click.echo("no audit chains yet")
-    sys.exit(0 if not unknown and all(w.problem is None for w in walks) else 1)
+    intact = not unknown and not conflicts and not stamps.broken
+    sys.exit(0 if intact and all(w.problem is None for w in walks) else 1)
 
 
 @audit.command()
@@ -121,8 +198,8 @@ def verify(
 def head(dsn: str, as_json: bool) -> None:
     """Print each chain's head as an anchor (AGENCY:SEQ:HASH) to keep outside this database;
     `verify --anchor` then detects a chain rewritten after it."""
-    with _reaching(), snapshot(dsn) as conn:
-        _require_store(conn)
+    with reaching_store(), snapshot(dsn) as conn:
+        require_store(conn)
         heads = list(chain_heads(conn).values())
     if as_json:
         rows = [{"agency": h.agency, "seq": h.seq, "anchor": str(h)} for h in heads]
@@ -139,8 +216,8 @@ def head(dsn: str, as_json: bool) -> None:
 def citizen(personal_id: str, dsn: str, as_json: bool) -> None:
     """Which agencies received what about PERSONAL_ID, when and why (the data subject's
     right to be informed). Prints personal data: for the person or their authorised handler."""
-    with _reaching(), snapshot(dsn) as conn:
-        _require_store(conn)
+    with reaching_store(), snapshot(dsn) as conn:
+        require_store(conn)
         entries = disclosures_about(conn, personal_id)
     if as_json:
         click.echo(json.dumps([_entry_dict(e) for e in entries], indent=2, ensure_ascii=False))
@@ -160,40 +237,106 @@ def _anchors(texts: tuple[str, ...]) -> dict[str, dict[int, bytes]]:
 
 
 @contextmanager
-def _reaching() -> Iterator[None]:
+def reaching_store() -> Iterator[None]:
     try:
         yield
     except psycopg.OperationalError as exc:
         raise click.ClickException(f"cannot reach the audit store: {exc}") from None
 
 
-def _require_store(conn: Connection) -> None:
+def require_store(conn: Connection) -> None:
     if not store_exists(conn):
         raise click.ClickException(
             "no audit store here (schema govsync_audit): check --dsn, or run `govsync audit init`"
         )
 
 
-def _walk_line(walk: ChainWalk) -> str:
+def _walk_line(walk: ChainWalk, signed: bool, checkpoints: int) -> str:
     if walk.problem is not None:
         return f"BROKEN {walk.problem}"
     last = walk.last
+    pruned = f" after the cut at seq {walk.start.seq}" if walk.start is not None else ""
+    checked = (
+        f"{walk.signatures} signature(s) checked"
+        if signed
+        else "signatures NOT checked (no --trusted-keys)"
+    )
     return (
-        f"agency {walk.agency}: intact, {walk.entries} entries, head seq {last.seq} "
-        f"sha256 {last.hash.hex()}"
+        f"agency {walk.agency}: intact, {walk.entries} entries{pruned}, head seq {last.seq} "
+        f"sha256 {last.hash.hex()}; {checked}; passes {checkpoints} checkpoint(s)"
     )
 
 
-def _walk_dict(walk: ChainWalk) -> dict[str, object]:
+def _walk_dict(walk: ChainWalk, signed: bool, checkpoints: int) -> dict[str, object]:
     problem = walk.problem
     return {
         "agency": walk.agency,
         "intact": problem is None,
         "entries": walk.entries,
         "head": str(walk.last),
+        "pruned_up_to_seq": None if walk.start is None else walk.start.seq,
+        "signatures_checked": signed,
+        "signatures": walk.signatures,
+        "checkpoints": checkpoints,
         "broken_at_seq": None if problem is None else problem.seq,
         "problem": None if problem is None else problem.reason,
     }
+
+
+def _trusted(path: Path | None) -> TrustedKeys | None:
+    try:
+        return None if path is None else TrustedKeys.from_file(path)
+    except ConfigError as exc:
+        raise click.BadParameter(str(exc), param_hint="--trusted-keys") from None
+
+
+def _published(bootstrap: str | None, path: Path | None) -> list[Checkpoint]:
+    """The checkpoints published to the topic and/or kept in a file."""
+    checkpoints: list[Checkpoint] = []
+    unreadable = 0
+    if bootstrap:
+        settings = AuditSettings(bootstrap=bootstrap)
+        try:
+            found, unreadable = read_checkpoints(
+                settings.client_config(), settings.checkpoint_topic
+            )
+        except (AuditError, KafkaException) as exc:
+            raise click.ClickException(f"cannot read the audit checkpoints: {exc}") from None
+        checkpoints += found
+    if path is not None:
+        found, bad = read_checkpoint_file(path)
+        checkpoints += found
+        unreadable += bad
+    if unreadable:
+        click.echo(f"note: {unreadable} message(s) that are not checkpoints ignored", err=True)
+    return checkpoints
+
+
+@dataclass
+class _Stamps:
+    checked: int = 0
+    broken: list[str] = field(default_factory=list)
+
+
+def _check_stamps(
+    checkpoints: list[Checkpoint], keys: TrustedKeys | None, ca: Path | None
+) -> _Stamps:
+    """Each time-stamp token of a trusted checkpoint, checked against the TSA's CA."""
+    stamps = _Stamps()
+    if ca is None:
+        return stamps
+    for c in checkpoints:
+        if c.timestamp_token is None or (keys is not None and keys.problem(c) is not None):
+            continue
+        try:
+            problem = verify_token(c.timestamp_token, c.statement(), ca)
+        except AuditError as exc:
+            raise click.ClickException(str(exc)) from None
+        if problem is None:
+            stamps.checked += 1
+        else:
+            stamps.broken.append(f"checkpoint {c.agency}:{c.seq}: {problem}")
+    return stamps
 
 
 def _entry_dict(e: Entry) -> dict[str, object]:

@@ -8,6 +8,7 @@ import click
 
 from sync.cli import (
     audit,
+    audit_keys,
     connector,
     dlq,
     processor,
@@ -42,4 +43,6 @@ cli.add_command(verify.verify)
 cli.add_command(snapshot.snapshot)
 cli.add_command(schemas.schemas)
 cli.add_command(audit.audit)
+audit.audit.add_command(audit_keys.keygen)
+audit.audit.add_command(audit_keys.prune)
 cli.add_command(dlq.dlq)
