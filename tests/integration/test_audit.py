@@ -340,7 +340,7 @@ def test_a_writer_role_may_append_and_nothing_else(audit_dsn: str) -> None:
             )
         )
     try:
-        done = cli(audit_dsn, "init", "--writer", role)
+        done = cli(audit_dsn, "init", "--writer", role, "--agency", "vss")
         assert done.returncode == 0, done.stderr
         writer_dsn = psycopg.conninfo.make_conninfo(audit_dsn, user=role, password=password)
         assert record(writer_dsn, "vss", [disclosure("vss", 1), disclosure("vss", 2)]) == [2]
