@@ -17,6 +17,7 @@ from typing import Any
 
 import fastavro
 from fastavro.read import SchemaResolutionError
+from fastavro.schema import SchemaParseException
 
 from sync import __version__
 from sync.contracts.envelope import envelope_schema
@@ -142,11 +143,12 @@ class EventCodec:
 
     def _writer(self, schema_id: int, lookup: SchemaLookup) -> Any:
         if schema_id not in self._writers:
+            writer = lookup(schema_id)  # its DecodeError names an unknown id
             try:
-                self._writers[schema_id] = fastavro.parse_schema(dict(lookup(schema_id)))
-            except _UNDECODABLE as exc:
+                self._writers[schema_id] = fastavro.parse_schema(dict(writer))
+            except (*_UNDECODABLE, SchemaParseException, RecursionError) as exc:
                 raise DecodeError(
-                    f"schema id {schema_id} is not a usable Avro schema: {exc}"
+                    f"schema id {schema_id} is not a usable Avro schema: {_brief(exc)}"
                 ) from exc
         return self._writers[schema_id]
 
