@@ -9,6 +9,7 @@ import click
 from sync.cli import (
     audit,
     audit_keys,
+    audit_report,
     connector,
     dlq,
     processor,
@@ -45,4 +46,5 @@ cli.add_command(schemas.schemas)
 cli.add_command(audit.audit)
 audit.audit.add_command(audit_keys.keygen)
 audit.audit.add_command(audit_keys.prune)
+audit.audit.add_command(audit_report.report)
 cli.add_command(dlq.dlq)
