@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from sync.audit import Disclosure, Head, extend, verify_entries
 from sync.audit.chain import GENESIS, Entry
@@ -15,6 +16,7 @@ from sync.audit.checkpoints import Anchors, decode, encode
 from sync.audit.prune import earliest_allowed, months_before
 from sync.audit.signing import Signer, TrustedKeys
 from sync.audit.timestamp import read_token, timestamp_request, token_of_response
+from sync.config import AuditSettings
 from sync.errors import AuditError, ConfigError
 
 WHEN = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
@@ -93,7 +95,7 @@ def test_a_removed_entry_rechained_without_the_key_is_found(
     forged = rechain(entries[:2] + entries[3:])  # seq 3 gone, the rest renumbered
     walk = verify_entries("vss", forged, head_of(forged), keys=keys)
     assert walk.problem is not None and walk.problem.seq == 5
-    assert "does not match (rewritten)" in walk.problem.reason
+    assert "does not match (rewritten without the key)" in walk.problem.reason
     # the hash links alone are consistent: only the signatures show it
     assert verify_entries("vss", forged, head_of(forged)).problem is None
 
@@ -123,7 +125,8 @@ def test_a_pruned_chain_verifies_from_its_signed_cut(signer: Signer, keys: Trust
     assert walk.problem is None and walk.entries == 3
     forged_cut = dataclasses.replace(cut, seq=4, head=entries[3].hash)
     walk = verify_entries("vss", entries[4:], head_of(entries), keys=keys, start=forged_cut)
-    assert walk.problem is not None and "start (pruned up to here)" in walk.problem.reason
+    assert walk.problem is not None
+    assert "start (pruned up to here): the signature" in walk.problem.reason
 
 
 def test_checkpoint_anchors_find_a_cut_tail_and_a_signed_fork(
@@ -176,6 +179,8 @@ def test_retention_is_at_least_twelve_months() -> None:
     assert earliest_allowed(18, date(2026, 6, 30)) == date(2024, 12, 30)
     with pytest.raises(AuditError, match="at least 12 months"):
         earliest_allowed(6, date(2026, 6, 30))
+    with pytest.raises(ValidationError, match="audit_retention_months"):
+        AuditSettings(audit_retention_months=11)
 
 
 def test_a_timestamp_request_is_the_der_rfc_3161_names() -> None:
