@@ -135,14 +135,24 @@ def provider_from_environment(data_dir: Path) -> StackProvider:
     choice = os.environ.get("GOVSYNC_TEST_STACK", "auto")
     if choice not in ("auto", "embedded", "testcontainers"):
         raise ConfigError(f"GOVSYNC_TEST_STACK={choice!r}: use auto, embedded or testcontainers")
-    broker = os.environ.get("GOVSYNC_TEST_BROKER", "")
-    if broker not in ("", "tansu", "kafka"):
-        raise ConfigError(f"GOVSYNC_TEST_BROKER={broker!r}: use tansu or kafka")
-    if broker and choice == "testcontainers":
+    named = "GOVSYNC_TEST_BROKER" in os.environ
+    broker = broker_from_environment()
+    if named and choice == "testcontainers":
         raise ConfigError(
             f"GOVSYNC_TEST_BROKER={broker} picks the embedded stack's broker; "
             "GOVSYNC_TEST_STACK=testcontainers runs its own Apache Kafka"
         )
-    if choice == "testcontainers" or (choice == "auto" and not broker and docker_reachable()):
+    if choice == "testcontainers" or (choice == "auto" and not named and docker_reachable()):
         return TestcontainersProvider()
-    return EmbeddedProvider(data_dir, broker="kafka" if broker == "kafka" else "tansu")
+    return EmbeddedProvider(data_dir, broker=broker)
+
+
+def broker_from_environment() -> BrokerChoice:
+    """``GOVSYNC_TEST_BROKER``: the embedded broker the tests run on, ``tansu`` (the default)
+    or ``kafka``; also for tests that start a federation of their own."""
+    broker = os.environ.get("GOVSYNC_TEST_BROKER", "tansu")
+    if broker == "kafka":
+        return "kafka"
+    if broker == "tansu":
+        return "tansu"
+    raise ConfigError(f"GOVSYNC_TEST_BROKER={broker!r}: use tansu or kafka")
