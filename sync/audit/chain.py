@@ -245,7 +245,7 @@ class ChainWalk:
             return self._break(start.seq, f"the chain starts at a {start.kind} of {start.agency}")
         problem = None if self.keys is None else self.keys.problem(start)
         if problem is not None:
-            return self._break(start.seq, f"the chain's start (pruned up to here) is {problem}")
+            return self._break(start.seq, f"the chain's start (pruned up to here): {problem}")
         anchored = self.anchors.get(start.seq)
         if anchored is not None and anchored != start.head:
             return self._break(start.seq, "the chain's start differs from the anchor")
@@ -281,7 +281,7 @@ class ChainWalk:
             return None
         self.signatures += 1
         problem = None if self.keys is None else self.keys.problem(signed)
-        return None if problem is None else self._break(entry.seq, f"the head {problem}")
+        return None if problem is None else self._break(entry.seq, f"signed head: {problem}")
 
     def _check_end(self, head: Head | None) -> Break | None:
         last = self._seq

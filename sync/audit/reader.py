@@ -36,9 +36,9 @@ _ENTRY_AGENCIES = sql.SQL(
     SELECT agency FROM a WHERE agency IS NOT NULL
     """
 ).format(entries=ENTRIES)
-_START = sql.SQL(
-    "SELECT seq, hash, signed_at, key_id, signature FROM {} WHERE agency = %s"
-).format(STARTS)
+_START = sql.SQL("SELECT seq, hash, signed_at, key_id, signature FROM {} WHERE agency = %s").format(
+    STARTS
+)
 _WALK = sql.SQL("SELECT {} FROM {} WHERE agency = %s ORDER BY seq").format(_COLUMNS, ENTRIES)
 _ABOUT = sql.SQL(
     "SELECT {} FROM {} WHERE subjects @> ARRAY[%s]::text[] ORDER BY recorded_at, agency, seq"

@@ -158,5 +158,8 @@ class TrustedKeys:
         try:
             key.verify(checkpoint.signature, checkpoint.statement())
         except (InvalidSignature, ValueError):
-            return f"its signature by key {checkpoint.key_id} does not match (rewritten)"
+            return (
+                f"the signature by key {checkpoint.key_id} does not match (rewritten without "
+                "the key)"
+            )
         return None
