@@ -134,11 +134,40 @@ class ProcessorSettings(KafkaSettings):
 
 
 class RegistrySettings(BaseSettings):
+    """The schema registry: its store, its listener, and the bounds on what it parses."""
+
     model_config = _COMMON
 
     registry_dsn: str = Field(description="libpq connection string of the registry's store")
     host: str = "127.0.0.1"
     port: int = 8081
+    registry_parse_workers: int = Field(
+        default=2,
+        ge=0,
+        description="Processes that parse schemas and check compatibility, away from the "
+        "server's event loop; 0: one thread of the server's own process",
+    )
+    registry_max_body_bytes: int = Field(
+        default=4 * 1024 * 1024, ge=1024, description="Largest schema request body and text"
+    )
+    registry_max_fields: int = Field(
+        default=2_000, ge=1, description="Most record fields in one schema, records together"
+    )
+    registry_max_union_branches: int = Field(
+        default=256, ge=2, description="Most branches in one union"
+    )
+    registry_max_depth: int = Field(
+        default=128,
+        ge=8,
+        le=256,
+        description="Deepest JSON nesting of a schema (Avro's parser recurses, near 300 fails)",
+    )
+    registry_max_name_length: int = Field(
+        default=512, ge=16, description="Longest name, namespace, alias, field or symbol"
+    )
+    registry_max_references: int = Field(
+        default=100, ge=0, description="Most schemas one schema depends on, transitively"
+    )
 
 
 class DeadLetterSettings(KafkaSettings):

@@ -87,6 +87,4 @@ def serve(dsn: str, host: str, port: int, users_file: Path | None) -> None:
     users = read_users(users_file) if users_file else []
     credentials = {u.name: u.password for u in users} or None
     readonly = frozenset(u.name for u in users if u.role == "readonly")
-    serve_registry(
-        settings.registry_dsn, settings.host, settings.port, users=credentials, readonly=readonly
-    )
+    serve_registry(settings, users=credentials, readonly=readonly)

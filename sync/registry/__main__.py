@@ -1,7 +1,8 @@
 """``python -m sync.registry --dsn DSN --host 127.0.0.1 --port 8081``: run the registry.
 
 A thin command line for running the registry on its own (and for supervisors); the project's
-CLI calls :func:`sync.registry.serve` directly.
+CLI calls :func:`sync.registry.serve` directly. Limits and parser workers come from the
+``GOVSYNC_REGISTRY_*`` environment variables of :class:`~sync.config.RegistrySettings`.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import argparse
 import logging
 import sys
 
+from sync.config import RegistrySettings
 from sync.errors import GovsyncError
 from sync.registry.server import serve
 
@@ -31,7 +33,7 @@ def main(argv: list[str] | None = None) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:
-        serve(args.dsn, args.host, args.port)
+        serve(RegistrySettings(registry_dsn=args.dsn, host=args.host, port=args.port))
     except (GovsyncError, OSError) as exc:  # the database is unreachable, the port is taken
         cause = f" ({exc.__cause__})" if exc.__cause__ else ""
         log.error("the schema registry cannot run: %s%s", exc, cause)

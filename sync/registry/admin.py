@@ -28,7 +28,6 @@ from sync.registry.model import (
     version_not_soft_deleted,
     version_soft_deleted,
 )
-from sync.registry.service import effective_mode
 from sync.registry.store import GLOBAL, PgStore, StoreTx
 
 log = logging.getLogger(__name__)
@@ -124,7 +123,7 @@ class Admin:
         async with self.store.transaction(write=True) as tx:
             if mode is Mode.IMPORT and not force:
                 found = (
-                    await tx.versions(subject, Lookup.ALL)
+                    await tx.version_ids(subject, Lookup.ALL)
                     if subject
                     else await tx.subjects("", Lookup.ALL)
                 )
@@ -142,8 +141,24 @@ class Admin:
         return mode or DEFAULT_MODE
 
 
+async def effective_mode(tx: StoreTx, subject: str) -> Mode:
+    """The subject's mode, else the global one; a global READONLY_OVERRIDE wins over both."""
+    _, registry_wide = await tx.config(GLOBAL)
+    if registry_wide is Mode.READONLY_OVERRIDE:
+        return registry_wide
+    _, mode = await tx.config(subject)
+    return mode or registry_wide or DEFAULT_MODE
+
+
+async def effective_compatibility(tx: StoreTx, subject: str) -> Compatibility:
+    level, _ = await tx.config(subject)
+    if level is None:
+        level, _ = await tx.config(GLOBAL)
+    return level or DEFAULT_COMPATIBILITY
+
+
 async def _refuse_if_readonly(tx: StoreTx, subject: str) -> None:
-    if await effective_mode(tx, subject) is Mode.READONLY:
+    if not (await effective_mode(tx, subject)).writable:
         raise not_permitted(f"Subject {subject} is in read-only mode")
 
 
@@ -160,6 +175,6 @@ async def _explain_missing(tx: StoreTx, subject: str, version: int) -> NoReturn:
     deleted = await tx.version(subject, version, Lookup.DELETED_ONLY)
     if deleted is not None:
         raise version_soft_deleted(subject, deleted.version)
-    if not await tx.versions(subject, Lookup.ALL):
+    if not await tx.version_ids(subject, Lookup.ALL):
         raise subject_not_found(subject)
     raise version_not_found(version)

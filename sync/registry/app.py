@@ -21,16 +21,23 @@ from aiohttp.typedefs import Handler
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from sync.errors import RegistryError
-from sync.registry.admin import Admin
+from sync.registry.http_io import reply
 from sync.registry.metrics import UNMATCHED, RegistryMetrics
-from sync.registry.routes import Routes, reply
-from sync.registry.service import Registry
+from sync.registry.parser_pool import ParserPool
+from sync.registry.routes import Routes
 from sync.registry.store import PgStore
 
 log = logging.getLogger(__name__)
 
-MAX_BODY = 16 * 1024 * 1024  # large Avro schemas exist; Confluent has no small limit either
 METRICS_PATH = "/metrics"
+# POSTs that change nothing: a lookup and the compatibility tests
+READING_POSTS = frozenset(
+    {
+        "/subjects/{subject}",
+        "/compatibility/subjects/{subject}/versions",
+        "/compatibility/subjects/{subject}/versions/{version}",
+    }
+)
 REALM = "govsync-registry"
 
 METRICS = web.AppKey("metrics", RegistryMetrics)
@@ -41,23 +48,35 @@ READONLY = web.AppKey("readonly", frozenset[str])
 def create_app(
     store: PgStore,
     *,
+    parser: ParserPool | None = None,
     metrics_registry: CollectorRegistry | None = None,
     users: Mapping[str, str] | None = None,
     readonly: frozenset[str] = frozenset(),
 ) -> web.Application:
-    """The registry over ``store``.
+    """The registry over ``store``, parsing schemas with ``parser``.
 
+    Without ``parser``, the app parses in a thread of its own under the default limits and
+    closes that thread when it stops; a parser passed in is the caller's to close.
     Metrics are registered on ``metrics_registry`` (a fresh one when None). With ``users``
     (name -> password), every API route requires HTTP basic auth; ``/metrics`` stays open.
     Users named in ``readonly`` may read but not change anything (403, error code 40301).
     """
     metrics = RegistryMetrics(metrics_registry or CollectorRegistry())
-    app = web.Application(middlewares=[_middleware], client_max_size=MAX_BODY)
+    pool = parser or ParserPool(workers=0)
+    # aiohttp refuses larger bodies while reading them; the routes answer that as Confluent's
+    # 42201 with the limit
+    app = web.Application(middlewares=[_middleware], client_max_size=pool.limits.max_body_bytes)
     app[METRICS] = metrics
     app[USERS] = dict(users or {})
     app[READONLY] = frozenset(readonly)
-    Routes(Registry(store), Admin(store), metrics).install(app.router)
+    Routes(store, pool, metrics).install(app.router)
     app.router.add_get(METRICS_PATH, _metrics)
+    if parser is None:
+
+        async def close_parser(_: web.Application) -> None:
+            pool.close()
+
+        app.on_cleanup.append(close_parser)
     return app
 
 
@@ -100,11 +119,7 @@ def _writes(request: web.Request) -> bool:
         return False
     if request.method != "POST":
         return True
-    path = request.path
-    reads = path.startswith("/compatibility/") or (
-        path.startswith("/subjects/") and path.count("/") == 2  # POST /subjects/{s}: lookup
-    )
-    return not reads
+    return _endpoint(request) not in READING_POSTS
 
 
 def _authenticate(request: web.Request) -> str | None:

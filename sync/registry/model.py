@@ -27,24 +27,42 @@ Compatibility = Level
 def parse_compatibility(text: object) -> Compatibility:
     """A compatibility level from a request body, or Confluent's 42203 error."""
     try:
-        return Compatibility(str(text).upper())
+        if not isinstance(text, str):
+            raise ValueError(text)
+        return Compatibility(text.upper())
     except ValueError:
-        raise RegistryError(422, 42203, "Invalid compatibility level") from None
+        raise RegistryError(
+            422,
+            42203,
+            "Invalid compatibility level. Valid values are none, backward, forward, full, "
+            "backward_transitive, forward_transitive, and full_transitive",
+        ) from None
 
 
 class Mode(StrEnum):
-    """Whether a subject (or the registry) accepts writes, and whether ids come from clients."""
+    """Whether a subject (or the registry) accepts writes, and whether ids come from clients.
+
+    READONLY_OVERRIDE, set globally, makes every subject read-only whatever its own mode.
+    """
 
     READWRITE = "READWRITE"
     READONLY = "READONLY"
+    READONLY_OVERRIDE = "READONLY_OVERRIDE"
     IMPORT = "IMPORT"
 
     @classmethod
     def parse(cls, text: object) -> Mode:
         try:
-            return cls(str(text).upper())
+            if not isinstance(text, str):
+                raise ValueError(text)
+            return cls(text.upper())
         except ValueError:
-            raise RegistryError(422, 42204, f"Invalid mode {text!r}") from None
+            valid = ", ".join(m.value for m in cls)
+            raise RegistryError(422, 42204, f"Invalid mode. Valid values are {valid}") from None
+
+    @property
+    def writable(self) -> bool:
+        return self not in (Mode.READONLY, Mode.READONLY_OVERRIDE)
 
 
 class Lookup(Enum):
@@ -92,9 +110,16 @@ class SchemaInput:
         if not isinstance(body, Mapping):
             raise invalid_schema("the request body must be a JSON object")
         text = body.get("schema")
-        if not isinstance(text, str) or not text.strip():
-            raise invalid_schema("the request has no schema")
+        if text is None or (isinstance(text, str) and not text.strip()):
+            raise RegistryError(422, 42201, "Empty schema")
+        if not isinstance(text, str):
+            raise invalid_schema("the schema must be a JSON string holding the schema's text")
+        for feature in ("ruleSet", "metadata"):
+            if body.get(feature):  # data contracts: refused, so nobody relies on them silently
+                raise invalid_schema(f"{feature} is not supported by this registry")
         schema_type = str(body.get("schemaType") or AVRO).upper()
+        if schema_type != AVRO:
+            raise invalid_schema(f"schemaType {schema_type} is not supported (only AVRO)")
         refs = body.get("references") or []
         if not isinstance(refs, list):
             raise invalid_schema("references must be a list")
@@ -111,16 +136,21 @@ def _reference(raw: object) -> Reference:
     if not isinstance(raw, Mapping):
         raise invalid_schema("a reference must be an object with name, subject and version")
     name, subject, version = raw.get("name"), raw.get("subject"), raw.get("version")
-    if not isinstance(name, str) or not isinstance(subject, str) or not isinstance(version, int):
-        raise invalid_schema(f"invalid reference {dict(raw)!r}")
-    return Reference(name, subject, version)
+    if (
+        not isinstance(name, str)
+        or not isinstance(subject, str)
+        or not isinstance(version, int)
+        or isinstance(version, bool)
+    ):
+        raise invalid_schema("a reference needs a string name and subject and an integer version")
+    return Reference(name, validate_subject(subject), version)
 
 
 def _optional_int(raw: object, what: str) -> int | None:
     if raw is None:
         return None
-    if isinstance(raw, bool) or not isinstance(raw, int) or raw < 1:
-        raise invalid_schema(f"{what} must be a positive integer")
+    if isinstance(raw, bool) or not isinstance(raw, int) or not 1 <= raw <= 2**31 - 1:
+        raise invalid_schema(f"{what} must be an integer from 1 to 2^31-1")
     return raw
 
 
@@ -211,6 +241,8 @@ def mode_not_configured(subject: str) -> RegistryError:
 
 
 def incompatible(subject: str, messages: list[str]) -> RegistryError:
+    # Confluent answers HTTP 409 with error code 409 (its RestIncompatibleSchemaException
+    # reuses the status as the code), not a five-digit 409xx code; clients test either.
     text = (
         f'Schema being registered is incompatible with an earlier schema for subject "{subject}", '
         f"details: {messages}"
@@ -243,8 +275,23 @@ def id_conflict(detail: str) -> RegistryError:
     return RegistryError(422, 42207, detail)
 
 
-def invalid_subject(subject: str) -> RegistryError:
-    return RegistryError(422, 42208, f"The specified subject '{subject}' is not valid.")
+def invalid_subject(subject: str, why: str = "") -> RegistryError:
+    text = f"The specified subject '{subject}' is not valid."
+    return RegistryError(422, 42208, f"{text} {why}" if why else text)
+
+
+def validate_subject(subject: str) -> str:
+    """``subject`` if it may name a subject, else 42208.
+
+    As in Confluent, any character but an ISO control character (U+0000-U+001F,
+    U+007F-U+009F) may appear, since clients URL-encode subjects. Context-qualified names
+    (``:.context:subject``) are refused: contexts are not served.
+    """
+    if not subject or any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in subject):
+        raise invalid_subject(subject.encode("unicode_escape").decode())
+    if subject.startswith(":."):
+        raise invalid_subject(subject, "Contexts are not supported by this registry.")
+    return subject
 
 
 def store_error(detail: str = "Error in the backend data store") -> RegistryError:

@@ -1,107 +1,61 @@
 """The registry's HTTP routes: Confluent Schema Registry's REST API, Avro only.
 
-Handlers only translate between HTTP and :class:`~sync.registry.service.Registry` /
-:class:`~sync.registry.admin.Admin`: they read path and query parameters, call one operation
-and shape its result the way Confluent's clients expect. Failures are raised as
+Handlers only translate between HTTP and the registry's operations (:class:`Registry`,
+:class:`Reads`, :class:`Admin`): they read path and query parameters, call one operation and
+shape its result the way Confluent's clients expect. Failures are raised as
 :class:`~sync.errors.RegistryError` and turned into JSON bodies by the app's one middleware.
+
+A subject may hold any character, ``{``, ``}`` and an encoded ``/`` included: the subject
+parameter matches one path segment as the client encoded it (aiohttp keeps ``%2F`` encoded
+while routing), so ``/versions`` is never taken into the subject.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from aiohttp import web
 
 from sync.errors import RegistryError
 from sync.registry.admin import Admin
+from sync.registry.http_io import (
+    flag,
+    page,
+    paging,
+    raw,
+    read_schema,
+    reply,
+    schema_id_of,
+    subject_filter,
+    subject_of,
+    version_of,
+)
 from sync.registry.metrics import RegistryMetrics
-from sync.registry.model import (
-    AVRO,
-    Lookup,
-    Mode,
-    SchemaInput,
-    SubjectVersion,
-    invalid_subject,
-    parse_compatibility,
-    parse_version,
-    schema_not_found,
-)
+from sync.registry.model import AVRO, Lookup, SubjectVersion
+from sync.registry.parser_pool import ParserPool
+from sync.registry.reads import Reads
+from sync.registry.routes_admin import AdminRoutes
 from sync.registry.service import Registry
+from sync.registry.store import PgStore
 
-CONTENT_TYPE = "application/vnd.schemaregistry.v1+json"
-ACCEPTED_BODIES = frozenset(
-    {CONTENT_TYPE, "application/vnd.schemaregistry+json", "application/json"}
-)
-
-
-def reply(data: Any, status: int = 200) -> web.Response:
-    """A JSON response with Confluent's content type (no charset parameter, as Confluent)."""
-    body = json.dumps(data, ensure_ascii=False).encode()
-    return web.Response(body=body, status=status, headers={"Content-Type": CONTENT_TYPE})
-
-
-def raw(text: str) -> web.Response:
-    """A schema as the body itself (the ``.../schema`` endpoints), with Confluent's type."""
-    return web.Response(body=text.encode(), headers={"Content-Type": CONTENT_TYPE})
-
-
-async def read_json(request: web.Request) -> Any:
-    """The JSON request body; 415 for a foreign content type, 400 for malformed JSON."""
-    if "Content-Type" in request.headers and request.content_type not in ACCEPTED_BODIES:
-        raise RegistryError(415, 415, "HTTP 415 Unsupported Media Type")
-    raw = await request.read()
-    try:
-        return json.loads(raw) if raw else None
-    except ValueError as exc:
-        raise RegistryError(400, 400, f"Unparseable request body: {exc}") from None
-
-
-def flag(request: web.Request, *names: str) -> bool:
-    """A boolean query parameter; clients send ``true``, ``True`` or ``1``."""
-    return any(request.query.get(n, "").lower() in {"true", "1"} for n in names)
-
-
-def page(items: list[Any], request: web.Request) -> list[Any]:
-    """Apply ``offset`` and ``limit`` (ignored when negative), as Confluent's list endpoints."""
-    try:
-        offset = max(int(request.query.get("offset", "0")), 0)
-        limit = int(request.query.get("limit", "-1"))
-    except ValueError:
-        raise RegistryError(400, 400, "offset and limit must be integers") from None
-    return items[offset : offset + limit] if limit >= 0 else items[offset:]
-
-
-def subject_of(request: web.Request) -> str:
-    subject = request.match_info["subject"]
-    if not subject or any(ord(c) < 0x20 or ord(c) == 0x7F for c in subject):
-        raise invalid_subject(subject)
-    return subject
-
-
-def version_of(request: web.Request) -> int:
-    return parse_version(request.match_info["version"])
-
-
-def schema_id_of(request: web.Request) -> int:
-    text = request.match_info["id"]
-    try:
-        return int(text)
-    except ValueError:
-        raise schema_not_found(text) from None
+SUBJECT = "{subject:[^/]+}"
+SCHEMAS_PAGE = 1_000  # GET /schemas: Confluent's default and largest page (schema.search.*)
 
 
 class Routes:
-    """Binds handlers to one registry, admin and metrics; :meth:`install` adds the routes."""
+    """Binds handlers to one store, parser and metrics; :meth:`install` adds the routes."""
 
-    def __init__(self, registry: Registry, admin: Admin, metrics: RegistryMetrics) -> None:
-        self.registry = registry
-        self.admin = admin
+    def __init__(self, store: PgStore, parser: ParserPool, metrics: RegistryMetrics) -> None:
+        self.registry = Registry(store, parser)
+        self.reads = Reads(store)
+        self.admin = AdminRoutes(Admin(store))
+        self.parser = parser
         self.metrics = metrics
 
     def install(self, router: web.UrlDispatcher) -> None:
-        get, post, put, delete = router.add_get, router.add_post, router.add_put, router.add_delete
+        get, post, delete = router.add_get, router.add_post, router.add_delete
         get("/", self.root)
+        get("/schemas", self.schemas)
         get("/schemas/types", self.schema_types)
         get("/schemas/ids/{id}", self.schema_by_id)
         get("/schemas/ids/{id}/schema", self.raw_schema_by_id)
@@ -109,24 +63,17 @@ class Routes:
         get("/schemas/ids/{id}/subjects", self.subjects_of_id)
         get("/schemas/guids/{guid}", self.schema_by_guid)
         get("/subjects", self.subjects)
-        post("/subjects/{subject}", self.lookup)
-        delete("/subjects/{subject}", self.delete_subject)
-        get("/subjects/{subject}/versions", self.versions)
-        post("/subjects/{subject}/versions", self.register)
-        get("/subjects/{subject}/versions/{version}", self.version)
-        delete("/subjects/{subject}/versions/{version}", self.delete_version)
-        get("/subjects/{subject}/versions/{version}/schema", self.raw_version)
-        get("/subjects/{subject}/versions/{version}/referencedby", self.referenced_by)
-        post("/compatibility/subjects/{subject}/versions", self.compatibility_all)
-        post("/compatibility/subjects/{subject}/versions/{version}", self.compatibility)
-        for path in ("/config", "/config/{subject}"):
-            get(path, self.get_config)
-            put(path, self.put_config)
-            delete(path, self.delete_config)
-        for path in ("/mode", "/mode/{subject}"):
-            get(path, self.get_mode)
-            put(path, self.put_mode)
-            delete(path, self.delete_mode)
+        post(f"/subjects/{SUBJECT}", self.lookup)
+        delete(f"/subjects/{SUBJECT}", self.admin.delete_subject)
+        get(f"/subjects/{SUBJECT}/versions", self.versions)
+        post(f"/subjects/{SUBJECT}/versions", self.register)
+        get(f"/subjects/{SUBJECT}/versions/{{version}}", self.version)
+        delete(f"/subjects/{SUBJECT}/versions/{{version}}", self.admin.delete_version)
+        get(f"/subjects/{SUBJECT}/versions/{{version}}/schema", self.raw_version)
+        get(f"/subjects/{SUBJECT}/versions/{{version}}/referencedby", self.referenced_by)
+        post(f"/compatibility/subjects/{SUBJECT}/versions", self.compatibility_all)
+        post(f"/compatibility/subjects/{SUBJECT}/versions/{{version}}", self.compatibility)
+        self.admin.install(router, SUBJECT)
 
     async def root(self, request: web.Request) -> web.Response:
         return reply({})
@@ -134,17 +81,34 @@ class Routes:
     async def schema_types(self, request: web.Request) -> web.Response:
         return reply([AVRO])
 
-    # -- schemas by id ------------------------------------------------------------------------
+    # -- schemas ------------------------------------------------------------------------------
+
+    async def schemas(self, request: web.Request) -> web.Response:
+        offset, limit = paging(request)
+        found = await self.reads.schema_versions(
+            request.query.get("subjectPrefix", ""),
+            Lookup.of(flag(request, "deleted")),
+            latest_only=flag(request, "latestOnly"),
+            offset=offset,
+            limit=limit if 0 < limit <= SCHEMAS_PAGE else SCHEMAS_PAGE,
+        )
+        return reply([v.to_json() for v in found])
 
     async def schema_by_id(self, request: web.Request) -> web.Response:
-        return reply((await self.registry.schema(schema_id_of(request))).to_json())
+        schema_id = schema_id_of(request)
+        subject_filter(request)  # validated; with a single context it selects nothing more
+        out = (await self.reads.schema(schema_id)).to_json()
+        if flag(request, "fetchMaxId"):
+            out["maxId"] = await self.reads.max_schema_id()
+        return reply(out)
 
     async def raw_schema_by_id(self, request: web.Request) -> web.Response:
-        schema = await self.registry.schema(schema_id_of(request))
-        return raw(schema.schema)
+        schema_id = schema_id_of(request)
+        subject_filter(request)
+        return raw((await self.reads.schema(schema_id)).schema)
 
     async def schema_by_guid(self, request: web.Request) -> web.Response:
-        schema = await self.registry.schema_by_guid(request.match_info["guid"])
+        schema = await self.reads.schema_by_guid(request.match_info["guid"])
         return reply({"id": schema.id, "guid": schema.guid, **schema.to_json()})
 
     async def versions_of_id(self, request: web.Request) -> web.Response:
@@ -156,8 +120,8 @@ class Routes:
         return reply(page(subjects, request))
 
     async def _usages(self, request: web.Request) -> list[tuple[str, int]]:
-        pairs = await self.registry.usages(schema_id_of(request), deleted=flag(request, "deleted"))
-        wanted = request.query.get("subject")
+        schema_id, wanted = schema_id_of(request), subject_filter(request)
+        pairs = await self.reads.usages(schema_id, deleted=flag(request, "deleted"))
         return [(s, v) for s, v in pairs if wanted is None or s == wanted]
 
     # -- subjects and versions ----------------------------------------------------------------
@@ -165,11 +129,11 @@ class Routes:
     async def subjects(self, request: web.Request) -> web.Response:
         lookup = Lookup.of(flag(request, "deleted"), flag(request, "deleted_only", "deletedOnly"))
         prefix = request.query.get("subjectPrefix", "")
-        return reply(page(await self.registry.subjects(prefix, lookup), request))
+        return reply(page(await self.reads.subjects(prefix, lookup), request))
 
     async def versions(self, request: web.Request) -> web.Response:
         lookup = Lookup.of(flag(request, "deleted"), flag(request, "deleted_only", "deletedOnly"))
-        return reply(page(await self.registry.versions(subject_of(request), lookup), request))
+        return reply(page(await self.reads.versions(subject_of(request), lookup), request))
 
     async def version(self, request: web.Request) -> web.Response:
         return reply((await self._version(request)).to_json())
@@ -179,17 +143,19 @@ class Routes:
 
     async def _version(self, request: web.Request) -> SubjectVersion:
         subject, version = subject_of(request), version_of(request)
-        return await self.registry.version(subject, version, deleted=flag(request, "deleted"))
+        return await self.reads.version(subject, version, deleted=flag(request, "deleted"))
 
     async def referenced_by(self, request: web.Request) -> web.Response:
-        ids = await self.registry.referenced_by(subject_of(request), version_of(request))
+        ids = await self.reads.referenced_by(subject_of(request), version_of(request))
         return reply(page(ids, request))
 
     async def register(self, request: web.Request) -> web.Response:
         subject = subject_of(request)
-        body = SchemaInput.from_json(await read_json(request))
+        body = await read_schema(request, self.parser)
         try:
-            result = await self.registry.register(subject, body)
+            result = await self.registry.register(
+                subject, body, normalize=flag(request, "normalize")
+            )
         except RegistryError as exc:
             if exc.http_status == 409:
                 self.metrics.compatibility_rejections.inc()
@@ -200,18 +166,9 @@ class Routes:
 
     async def lookup(self, request: web.Request) -> web.Response:
         subject = subject_of(request)
-        body = SchemaInput.from_json(await read_json(request))
+        body = await read_schema(request, self.parser)
         found = await self.registry.lookup(subject, body, deleted=flag(request, "deleted"))
         return reply(found.to_json())
-
-    async def delete_subject(self, request: web.Request) -> web.Response:
-        permanent = flag(request, "permanent")
-        return reply(await self.admin.delete_subject(subject_of(request), permanent=permanent))
-
-    async def delete_version(self, request: web.Request) -> web.Response:
-        subject, version = subject_of(request), version_of(request)
-        permanent = flag(request, "permanent")
-        return reply(await self.admin.delete_version(subject, version, permanent=permanent))
 
     # -- compatibility ------------------------------------------------------------------------
 
@@ -223,44 +180,9 @@ class Routes:
 
     async def _compatibility(self, request: web.Request, version: int | None) -> web.Response:
         subject = subject_of(request)
-        body = SchemaInput.from_json(await read_json(request))
+        body = await read_schema(request, self.parser)
         messages = await self.registry.test_compatibility(subject, version, body)
         out: dict[str, Any] = {"is_compatible": not messages}
         if flag(request, "verbose"):
             out["messages"] = messages
         return reply(out)
-
-    # -- config and mode ----------------------------------------------------------------------
-
-    async def get_config(self, request: web.Request) -> web.Response:
-        subject = request.match_info.get("subject")
-        fallback = flag(request, "defaultToGlobal")
-        level = await self.admin.compatibility(subject, default_to_global=fallback)
-        return reply({"compatibilityLevel": level.value})
-
-    async def put_config(self, request: web.Request) -> web.Response:
-        body = await read_json(request)
-        raw = body.get("compatibility") if isinstance(body, dict) else None
-        level = parse_compatibility(raw)
-        await self.admin.set_compatibility(request.match_info.get("subject"), level)
-        return reply({"compatibility": level.value})
-
-    async def delete_config(self, request: web.Request) -> web.Response:
-        old = await self.admin.delete_compatibility(request.match_info.get("subject"))
-        return reply({"compatibilityLevel": old.value})
-
-    async def get_mode(self, request: web.Request) -> web.Response:
-        subject = request.match_info.get("subject")
-        mode = await self.admin.mode(subject, default_to_global=flag(request, "defaultToGlobal"))
-        return reply({"mode": mode.value})
-
-    async def put_mode(self, request: web.Request) -> web.Response:
-        body = await read_json(request)
-        mode = Mode.parse(body.get("mode") if isinstance(body, dict) else None)
-        subject = request.match_info.get("subject")
-        await self.admin.set_mode(subject, mode, force=flag(request, "force"))
-        return reply({"mode": mode.value})
-
-    async def delete_mode(self, request: web.Request) -> web.Response:
-        old = await self.admin.delete_mode(request.match_info.get("subject"))
-        return reply({"mode": old.value})

@@ -72,6 +72,9 @@ DDL = (
 _SCHEMA_COLUMNS = "s.id, s.guid::text AS guid, s.schema_type, s.schema, s.refs"
 # ACTIVE sees live versions, DELETED_ONLY soft-deleted ones, ALL both.
 _LOOKUP = "(%(lookup)s = 'all' OR v.deleted = (%(lookup)s = 'deleted_only'))"
+_LATEST_ONLY = """AND v.version = (SELECT MAX(w.version) FROM registry.subject_versions w
+    WHERE w.subject = v.subject
+      AND (%(lookup)s = 'all' OR w.deleted = (%(lookup)s = 'deleted_only')))"""
 
 
 class PgStore:
@@ -204,6 +207,30 @@ class StoreTx:
             WHERE v.subject = %(subject)s AND {_LOOKUP} ORDER BY v.version"""
         rows = await self._rows(query, {"subject": subject, "lookup": lookup.value})
         return [_version(r) for r in rows]
+
+    async def version_ids(self, subject: str, lookup: Lookup) -> list[tuple[int, int]]:
+        """(version, schema id) of the subject's versions ``lookup`` sees, oldest first: what
+        :meth:`versions` gives without reading any schema text."""
+        query = f"""SELECT v.version, v.schema_id FROM registry.subject_versions v
+            WHERE v.subject = %(subject)s AND {_LOOKUP} ORDER BY v.version"""
+        rows = await self._rows(query, {"subject": subject, "lookup": lookup.value})
+        return [(int(r["version"]), int(r["schema_id"])) for r in rows]
+
+    async def schema_versions(
+        self, prefix: str, lookup: Lookup, *, latest_only: bool, offset: int, limit: int
+    ) -> list[SubjectVersion]:
+        """Versions of every subject starting with ``prefix``, by subject then version."""
+        latest = _LATEST_ONLY if latest_only else ""
+        query = f"""SELECT v.subject, v.version, v.deleted, {_SCHEMA_COLUMNS}
+            FROM registry.subject_versions v JOIN registry.schemas s ON s.id = v.schema_id
+            WHERE starts_with(v.subject, %(prefix)s) AND {_LOOKUP} {latest}
+            ORDER BY v.subject, v.version OFFSET %(offset)s LIMIT %(limit)s"""
+        params = {"prefix": prefix, "lookup": lookup.value, "offset": offset, "limit": limit}
+        return [_version(r) for r in await self._rows(query, params)]
+
+    async def max_schema_id(self) -> int:
+        rows = await self._rows("SELECT COALESCE(MAX(id), 0) AS id FROM registry.schemas", {})
+        return int(rows[0]["id"])
 
     async def version(self, subject: str, version: int, lookup: Lookup) -> SubjectVersion | None:
         query = f"""SELECT v.subject, v.version, v.deleted, {_SCHEMA_COLUMNS}
