@@ -83,11 +83,14 @@ class ParserPool:
             log.exception("the schema parser workers could not start")
 
     def close(self) -> None:
-        """Stop taking work; queued jobs are cancelled, a running one finishes. Idempotent."""
+        """Stop taking work: queued jobs are cancelled, running ones (bounded by the limits)
+        finish, and the workers exit. Idempotent."""
         self._closed = True
         executor, self._executor = self._executor, None
         if executor is not None:
-            executor.shutdown(wait=False, cancel_futures=True)
+            # waiting leaves nothing for the interpreter's exit hook, which otherwise writes
+            # to a pipe the shutdown has closed
+            executor.shutdown(wait=True, cancel_futures=True)
 
     async def _run(self, function: Callable[..., T], *args: object) -> T:
         loop = asyncio.get_running_loop()
