@@ -1,5 +1,5 @@
-"""Schema evolution as the registry judges it, and the registry as a service: restarts,
-several processes on one store, and basic auth.
+"""Schema evolution as the registry judges it, and the registry as a service: restarts
+and basic auth (several processes on one store: test_registry_two_processes.py).
 
 The evolution table states, for each kind of change, which compatibility levels accept it.
 The verdicts are written out by hand from the schema-resolution rules of the Avro
@@ -14,16 +14,11 @@ version. Each case registers its history under NONE, sets the level, then asks t
 from __future__ import annotations
 
 import base64
-import dataclasses
 import itertools
 import json
-import multiprocessing
-import random
-import time
 import urllib.error
 import urllib.request
 import uuid
-from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,8 +29,8 @@ from confluent_kafka.schema_registry import Schema, SchemaRegistryClient, Schema
 
 from sync.stack.ports import port_open
 from sync.stack.providers import StackProvider
-from sync.stack.specs import registry_spec
 from sync.stack.supervisor import ProcessSpec, Supervisor
+from tests.fixtures.registry import own_registry, supervisor_fixture  # noqa: F401
 
 pytestmark = pytest.mark.integration
 
@@ -281,25 +276,6 @@ def test_evolution(client: SchemaRegistryClient, case: Case, level: str) -> None
 # -- the registry as a service ------------------------------------------------------------
 
 
-def own_registry(
-    stack: StackProvider, logs: Path, name: str, dsn: str = ""
-) -> tuple[ProcessSpec, str, str]:
-    """A registry process of this test's own, on ``dsn`` (a new store when empty)."""
-    dsn = dsn or stack.create_database(f"registry_{uuid.uuid4().hex[:12]}")
-    spec, url = registry_spec(dsn, logs)
-    spec = dataclasses.replace(spec, name=name, log_path=logs / f"{name}.log")
-    return spec, url, dsn
-
-
-@pytest.fixture
-def supervisor() -> Iterator[Supervisor]:
-    own = Supervisor()
-    try:
-        yield own
-    finally:
-        own.stop_all(drain_timeout=0)
-
-
 def test_state_survives_a_restart(
     stack: StackProvider, tmp_path: Path, supervisor: Supervisor
 ) -> None:
@@ -337,79 +313,6 @@ def test_state_survives_a_restart(
         fresh = second.register_schema("others-value", Schema(record(f("z", "int")), "AVRO"))
         assert fresh not in (id1, id2, key_id)
         assert second.register_schema("citizens-value", Schema(v1, "AVRO")) == id1
-
-
-WORKERS = 4
-SCHEMAS_PER_WORKER = 25
-SHARED_SUBJECTS = 5
-
-
-def concurrent_schema(index: int, tag: str) -> str:
-    return record(f(f"field_{index}", "long"), name=f"Concurrent{tag}")
-
-
-def register_many(worker: int, urls: list[str], tag: str, start_at: float) -> list[Any]:
-    """One process's registrations: every schema of the test, in its own order, under the
-    shared subjects and under subjects of its own, alternating between the registries."""
-    order = list(range(SCHEMAS_PER_WORKER))
-    random.Random(worker).shuffle(order)
-    out = []
-    while time.time() < start_at:
-        time.sleep(0.01)
-    clients = [SchemaRegistryClient({"url": url}) for url in urls]
-    try:
-        for step, index in enumerate(order):
-            client = clients[(worker + step) % len(clients)]
-            schema = Schema(concurrent_schema(index, tag), "AVRO")
-            for subject in (f"shared-{index % SHARED_SUBJECTS}", f"worker-{worker}"):
-                registered = client.register_schema_full_response(f"{subject}-value", schema)
-                out.append((index, subject, registered.schema_id, registered.version))
-    finally:
-        for client in clients:
-            client.close()
-    return out
-
-
-def test_concurrent_registration_from_processes(
-    stack: StackProvider, tmp_path: Path, supervisor: Supervisor
-) -> None:
-    spec_a, url_a, dsn = own_registry(stack, tmp_path, "registry-a")
-    spec_b, url_b, _ = own_registry(stack, tmp_path, "registry-b", dsn)
-    supervisor.start(spec_a)
-    supervisor.start(spec_b)
-    with SchemaRegistryClient({"url": url_a}) as admin:
-        admin.set_compatibility(level="NONE")  # this store only: many schemas per subject
-    tag = uuid.uuid4().hex[:8]
-    start_at = time.time() + 2.0
-    spawn = multiprocessing.get_context("spawn")
-    with spawn.Pool(WORKERS) as pool:
-        jobs = [(w, [url_a, url_b], tag, start_at) for w in range(WORKERS)]
-        results = [row for rows in pool.starmap(register_many, jobs) for row in rows]
-    assert len(results) == WORKERS * SCHEMAS_PER_WORKER * 2
-
-    ids_by_schema: dict[int, set[int]] = defaultdict(set)
-    versions: dict[str, dict[int, int]] = defaultdict(dict)  # subject -> version -> id
-    for index, subject, schema_id, version in results:
-        ids_by_schema[index].add(schema_id)
-        assert versions[subject].setdefault(version, schema_id) == schema_id, (subject, version)
-    # the same schema got the same id everywhere, and no id names two schemas
-    assert all(len(ids) == 1 for ids in ids_by_schema.values()), ids_by_schema
-    all_ids = [next(iter(ids)) for ids in ids_by_schema.values()]
-    assert len(set(all_ids)) == SCHEMAS_PER_WORKER
-
-    with SchemaRegistryClient({"url": url_b}) as check:
-        for subject, numbered in versions.items():
-            shared = subject.startswith("shared")
-            expected = SCHEMAS_PER_WORKER // SHARED_SUBJECTS if shared else SCHEMAS_PER_WORKER
-            assert sorted(numbered) == list(range(1, expected + 1)), subject
-            assert check.get_versions(f"{subject}-value") == list(range(1, expected + 1))
-            for version, schema_id in numbered.items():
-                assert check.get_version(f"{subject}-value", version).schema_id == schema_id
-        for index, ids in ids_by_schema.items():
-            fetched = check.get_schema(next(iter(ids)))
-            assert json.loads(fetched.schema_str or "null") == json.loads(
-                concurrent_schema(index, tag)
-            )
 
 
 # -- basic auth -----------------------------------------------------------------------------
