@@ -74,10 +74,10 @@ def registry() -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
     help="Turn on HTTP basic auth with the users in FILE, one 'name:password:role' per line "
-    "(role: admin; '#' starts a comment; a password may contain ':'). Every API route then "
-    "needs credentials and /metrics stays open. The 'readonly' role is refused: this registry "
-    "does not tell reads from writes yet, so a read-only user would be allowed to write. "
-    "Keep the file readable only by the registry's user. [env: GOVSYNC_REGISTRY_USERS]",
+    "(role: admin or readonly; '#' starts a comment; a password may contain ':'). Every API "
+    "route then needs credentials and /metrics stays open; a readonly user gets 403 on "
+    "anything that writes. Keep the file readable only by the registry's user. "
+    "[env: GOVSYNC_REGISTRY_USERS]",
 )
 def serve(dsn: str, host: str, port: int, users_file: Path | None) -> None:
     """Serve the registry until SIGTERM or SIGINT."""
