@@ -168,6 +168,21 @@ class RegistrySettings(BaseSettings):
     registry_max_references: int = Field(
         default=100, ge=0, description="Most schemas one schema depends on, transitively"
     )
+    registry_tls_cert: Path | None = Field(
+        default=None, description="PEM certificate (chain) of an HTTPS-only listener"
+    )
+    registry_tls_key: Path | None = Field(
+        default=None, description="Its private key, when not in the certificate file"
+    )
+    registry_tls_client_ca: Path | None = Field(
+        default=None,
+        description="CA whose client certificates name users (by common name); without a "
+        "certificate a client uses HTTP Basic",
+    )
+    registry_metrics_open: bool = Field(
+        default=False,
+        description="Serve /metrics without credentials even when users are configured",
+    )
 
 
 class DeadLetterSettings(KafkaSettings):

@@ -10,13 +10,13 @@ from __future__ import annotations
 import logging
 from typing import NoReturn
 
+from sync.registry.audit import Action, Actor
 from sync.registry.model import (
     DEFAULT_COMPATIBILITY,
     DEFAULT_MODE,
     Compatibility,
     Lookup,
     Mode,
-    SubjectVersion,
     compatibility_not_configured,
     mode_not_configured,
     not_permitted,
@@ -41,32 +41,36 @@ class Admin:
 
     # -- deletes ------------------------------------------------------------------------------
 
-    async def delete_subject(self, subject: str, *, permanent: bool) -> list[int]:
+    async def delete_subject(self, subject: str, *, permanent: bool, actor: Actor) -> list[int]:
         """Soft-delete the live versions, or permanently remove soft-deleted ones."""
         async with self.store.transaction(write=True) as tx:
             await _refuse_if_readonly(tx, subject)
-            every = await tx.versions(subject, Lookup.ALL)
+            every = [v for v, _ in await tx.version_ids(subject, Lookup.ALL)]
             if not every:
                 raise subject_not_found(subject)
-            live = [v for v in every if not v.deleted]
+            live = [v for v, _ in await tx.version_ids(subject, Lookup.ACTIVE)]
             if permanent and live:
                 raise subject_not_soft_deleted(subject)
             if not permanent and not live:
                 raise subject_soft_deleted(subject)
-            targets = every if permanent else live
-            for version in targets:
-                await _refuse_if_referenced(tx, version)
-            numbers = [v.version for v in targets]
+            numbers = every if permanent else live
+            for number in numbers:
+                await _refuse_if_referenced(tx, subject, number)
             if permanent:
                 await tx.hard_delete(subject, numbers)
             else:
                 await tx.soft_delete(subject, numbers)
                 await tx.set_compatibility(subject, None)
                 await tx.set_mode(subject, None)
+            await tx.record(
+                actor, Action.DELETE_SUBJECT, subject, versions=numbers, permanent=permanent
+            )
         log.info("deleted %s versions %s (permanent=%s)", subject, numbers, permanent)
         return numbers
 
-    async def delete_version(self, subject: str, version: int, *, permanent: bool) -> int:
+    async def delete_version(
+        self, subject: str, version: int, *, permanent: bool, actor: Actor
+    ) -> int:
         async with self.store.transaction(write=True) as tx:
             await _refuse_if_readonly(tx, subject)
             found = await tx.version(subject, version, Lookup.ALL if permanent else Lookup.ACTIVE)
@@ -74,11 +78,19 @@ class Admin:
                 await _explain_missing(tx, subject, version)
             if permanent and not found.deleted:
                 raise version_not_soft_deleted(subject, found.version)
-            await _refuse_if_referenced(tx, found)
+            await _refuse_if_referenced(tx, subject, found.version)
             if permanent:
                 await tx.hard_delete(subject, [found.version])
             else:
                 await tx.soft_delete(subject, [found.version])
+            await tx.record(
+                actor,
+                Action.DELETE_VERSION,
+                subject,
+                version=found.version,
+                id=found.schema.id,
+                permanent=permanent,
+            )
         log.info("deleted %s version %d (permanent=%s)", subject, found.version, permanent)
         return found.version
 
@@ -93,18 +105,23 @@ class Admin:
             raise compatibility_not_configured(subject)
         return level or DEFAULT_COMPATIBILITY
 
-    async def set_compatibility(self, subject: str | None, level: Compatibility) -> None:
+    async def set_compatibility(
+        self, subject: str | None, level: Compatibility, *, actor: Actor
+    ) -> None:
         async with self.store.transaction(write=True) as tx:
             await tx.set_compatibility(subject or GLOBAL, level)
+            await tx.record(actor, Action.SET_COMPATIBILITY, subject, compatibility=level.value)
         log.info("compatibility of %s set to %s", subject or "the registry", level.value)
 
-    async def delete_compatibility(self, subject: str | None) -> Compatibility:
+    async def delete_compatibility(self, subject: str | None, *, actor: Actor) -> Compatibility:
         """Remove a setting, returning the old one; the global one falls back to the default."""
         async with self.store.transaction(write=True) as tx:
             level, _ = await tx.config(subject or GLOBAL)
             if level is None and subject:
                 raise subject_not_found(subject)
             await tx.set_compatibility(subject or GLOBAL, None)
+            old = level.value if level else None
+            await tx.record(actor, Action.DELETE_COMPATIBILITY, subject, compatibility=old)
         return level or DEFAULT_COMPATIBILITY
 
     # -- mode ---------------------------------------------------------------------------------
@@ -118,7 +135,7 @@ class Admin:
             raise mode_not_configured(subject)
         return mode or DEFAULT_MODE
 
-    async def set_mode(self, subject: str | None, mode: Mode, *, force: bool) -> None:
+    async def set_mode(self, subject: str | None, mode: Mode, *, force: bool, actor: Actor) -> None:
         """IMPORT needs an empty registry (or subject) unless ``force``, as in Confluent."""
         async with self.store.transaction(write=True) as tx:
             if mode is Mode.IMPORT and not force:
@@ -130,14 +147,16 @@ class Admin:
                 if found:
                     raise not_permitted("Cannot import since found existing subjects")
             await tx.set_mode(subject or GLOBAL, mode)
+            await tx.record(actor, Action.SET_MODE, subject, mode=mode.value, force=force)
         log.info("mode of %s set to %s", subject or "the registry", mode.value)
 
-    async def delete_mode(self, subject: str | None) -> Mode:
+    async def delete_mode(self, subject: str | None, *, actor: Actor) -> Mode:
         async with self.store.transaction(write=True) as tx:
             _, mode = await tx.config(subject or GLOBAL)
             if mode is None and subject:
                 raise subject_not_found(subject)
             await tx.set_mode(subject or GLOBAL, None)
+            await tx.record(actor, Action.DELETE_MODE, subject, mode=mode.value if mode else None)
         return mode or DEFAULT_MODE
 
 
@@ -162,11 +181,10 @@ async def _refuse_if_readonly(tx: StoreTx, subject: str) -> None:
         raise not_permitted(f"Subject {subject} is in read-only mode")
 
 
-async def _refuse_if_referenced(tx: StoreTx, version: SubjectVersion) -> None:
-    if await tx.referenced_by(version.subject, version.version):
+async def _refuse_if_referenced(tx: StoreTx, subject: str, version: int) -> None:
+    if await tx.referenced_by(subject, version):
         raise reference_exists(
-            f"One or more references exist to the schema {{subject={version.subject}, "
-            f"version={version.version}}}."
+            f"One or more references exist to the schema {{subject={subject}, version={version}}}."
         )
 
 

@@ -9,19 +9,16 @@ by route template and status, so the metrics see exactly what clients saw.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hmac
 import logging
 import time
-from collections.abc import Mapping
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from sync.errors import RegistryError
-from sync.registry.http_io import reply
+from sync.registry.access import METRICS_PATH, REALM, AccessPolicy
+from sync.registry.http_io import ACTOR, reply
 from sync.registry.metrics import UNMATCHED, RegistryMetrics
 from sync.registry.parser_pool import ParserPool
 from sync.registry.routes import Routes
@@ -29,20 +26,8 @@ from sync.registry.store import PgStore
 
 log = logging.getLogger(__name__)
 
-METRICS_PATH = "/metrics"
-# POSTs that change nothing: a lookup and the compatibility tests
-READING_POSTS = frozenset(
-    {
-        "/subjects/{subject}",
-        "/compatibility/subjects/{subject}/versions",
-        "/compatibility/subjects/{subject}/versions/{version}",
-    }
-)
-REALM = "govsync-registry"
-
 METRICS = web.AppKey("metrics", RegistryMetrics)
-USERS = web.AppKey("users", dict[str, str])
-READONLY = web.AppKey("readonly", frozenset[str])
+ACCESS = web.AppKey("access", AccessPolicy)
 
 
 def create_app(
@@ -50,16 +35,14 @@ def create_app(
     *,
     parser: ParserPool | None = None,
     metrics_registry: CollectorRegistry | None = None,
-    users: Mapping[str, str] | None = None,
-    readonly: frozenset[str] = frozenset(),
+    access: AccessPolicy | None = None,
 ) -> web.Application:
     """The registry over ``store``, parsing schemas with ``parser``.
 
     Without ``parser``, the app parses in a thread of its own under the default limits and
     closes that thread when it stops; a parser passed in is the caller's to close.
-    Metrics are registered on ``metrics_registry`` (a fresh one when None). With ``users``
-    (name -> password), every API route requires HTTP basic auth; ``/metrics`` stays open.
-    Users named in ``readonly`` may read but not change anything (403, error code 40301).
+    Metrics are registered on ``metrics_registry`` (a fresh one when None). ``access`` names
+    the users and their roles; without it (or without users) auth is off.
     """
     metrics = RegistryMetrics(metrics_registry or CollectorRegistry())
     pool = parser or ParserPool(workers=0)
@@ -67,8 +50,7 @@ def create_app(
     # 42201 with the limit
     app = web.Application(middlewares=[_middleware], client_max_size=pool.limits.max_body_bytes)
     app[METRICS] = metrics
-    app[USERS] = dict(users or {})
-    app[READONLY] = frozenset(readonly)
+    app[ACCESS] = access or AccessPolicy()
     Routes(store, pool, metrics).install(app.router)
     app.router.add_get(METRICS_PATH, _metrics)
     if parser is None:
@@ -85,9 +67,7 @@ async def _middleware(request: web.Request, handler: Handler) -> web.StreamRespo
     started = time.perf_counter()
     response: web.StreamResponse
     try:
-        user = _authenticate(request)
-        if user in request.app[READONLY] and _writes(request):
-            raise RegistryError(403, 40301, f"user {user!r} may only read")
+        request[ACTOR] = request.app[ACCESS].check(request, _endpoint(request))
         response = await handler(request)
     except RegistryError as exc:
         response = _error(exc.http_status, exc.error_code, exc.message)
@@ -112,31 +92,6 @@ def _endpoint(request: web.Request) -> str:
     """The route template of ``request``: the metrics label, free of concrete subjects."""
     resource = request.match_info.route.resource
     return resource.canonical if resource is not None else UNMATCHED
-
-
-def _writes(request: web.Request) -> bool:
-    if request.method in ("GET", "HEAD", "OPTIONS"):
-        return False
-    if request.method != "POST":
-        return True
-    return _endpoint(request) not in READING_POSTS
-
-
-def _authenticate(request: web.Request) -> str | None:
-    """The authenticated user's name; None when auth is off or for /metrics."""
-    users = request.app[USERS]
-    if not users or request.path == METRICS_PATH:
-        return None
-    scheme, _, encoded = request.headers.get("Authorization", "").partition(" ")
-    try:
-        name, _, password = base64.b64decode(encoded, validate=True).decode().partition(":")
-    except (binascii.Error, UnicodeDecodeError):
-        name, password = "", ""
-    expected = users.get(name)
-    valid = scheme.lower() == "basic" and expected is not None
-    if not valid or not hmac.compare_digest(password.encode(), (expected or "").encode()):
-        raise RegistryError(401, 401, "Unauthorized")
-    return name
 
 
 async def _metrics(request: web.Request) -> web.Response:

@@ -15,6 +15,7 @@ from typing import Any
 from aiohttp import web
 
 from sync.errors import RegistryError
+from sync.registry.audit import ANONYMOUS, Actor
 from sync.registry.model import (
     SchemaInput,
     invalid_schema,
@@ -31,6 +32,7 @@ ACCEPTED_BODIES = frozenset(
 )
 INLINE_BODY = 64 * 1024  # bodies up to this size are decoded on the loop: microseconds
 MAX_INT = 2**31 - 1  # ids, versions, offsets and limits are Java ints in Confluent's API
+ACTOR = "govsync.registry.actor"  # the request key the app's middleware puts the Actor under
 
 
 def reply(data: Any, status: int = 200) -> web.Response:
@@ -97,6 +99,12 @@ def page(items: list[Any], request: web.Request) -> list[Any]:
     """Apply ``offset`` and ``limit`` to a whole list, as Confluent's list endpoints."""
     offset, limit = paging(request)
     return items[offset : offset + limit] if limit >= 0 else items[offset:]
+
+
+def actor_of(request: web.Request) -> Actor:
+    """Who sends ``request``, for the write log: as authenticated, or anonymous."""
+    actor = request.get(ACTOR)
+    return actor if isinstance(actor, Actor) else Actor(ANONYMOUS.principal, request.remote)
 
 
 def subject_of(request: web.Request) -> str:

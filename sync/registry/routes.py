@@ -19,6 +19,7 @@ from aiohttp import web
 from sync.errors import RegistryError
 from sync.registry.admin import Admin
 from sync.registry.http_io import (
+    actor_of,
     flag,
     page,
     paging,
@@ -153,8 +154,9 @@ class Routes:
         subject = subject_of(request)
         body = await read_schema(request, self.parser)
         try:
+            normalize = flag(request, "normalize")
             result = await self.registry.register(
-                subject, body, normalize=flag(request, "normalize")
+                subject, body, actor=actor_of(request), normalize=normalize
             )
         except RegistryError as exc:
             if exc.http_status == 409:

@@ -15,7 +15,15 @@ from aiohttp.typedefs import Handler
 
 from sync.errors import RegistryError
 from sync.registry.admin import Admin
-from sync.registry.http_io import flag, optional_subject, read_json, reply, subject_of, version_of
+from sync.registry.http_io import (
+    actor_of,
+    flag,
+    optional_subject,
+    read_json,
+    reply,
+    subject_of,
+    version_of,
+)
 from sync.registry.model import Mode, not_permitted, parse_compatibility
 
 # Confluent's API, as far as this registry leaves it out: contexts, schema exporters,
@@ -50,12 +58,16 @@ class AdminRoutes:
 
     async def delete_subject(self, request: web.Request) -> web.Response:
         permanent = flag(request, "permanent")
-        return reply(await self.admin.delete_subject(subject_of(request), permanent=permanent))
+        subject, actor = subject_of(request), actor_of(request)
+        return reply(await self.admin.delete_subject(subject, permanent=permanent, actor=actor))
 
     async def delete_version(self, request: web.Request) -> web.Response:
         subject, version = subject_of(request), version_of(request)
         permanent = flag(request, "permanent")
-        return reply(await self.admin.delete_version(subject, version, permanent=permanent))
+        deleted = await self.admin.delete_version(
+            subject, version, permanent=permanent, actor=actor_of(request)
+        )
+        return reply(deleted)
 
     async def get_config(self, request: web.Request) -> web.Response:
         subject = optional_subject(request)
@@ -74,11 +86,12 @@ class AdminRoutes:
                 "it keeps the compatibility level only"
             )
         level = parse_compatibility(fields.get("compatibility", fields.get("compatibilityLevel")))
-        await self.admin.set_compatibility(subject, level)
+        await self.admin.set_compatibility(subject, level, actor=actor_of(request))
         return reply({"compatibility": level.value})
 
     async def delete_config(self, request: web.Request) -> web.Response:
-        old = await self.admin.delete_compatibility(optional_subject(request))
+        subject = optional_subject(request)
+        old = await self.admin.delete_compatibility(subject, actor=actor_of(request))
         return reply({"compatibilityLevel": old.value})
 
     async def get_mode(self, request: web.Request) -> web.Response:
@@ -90,11 +103,13 @@ class AdminRoutes:
         subject = optional_subject(request)
         body = await read_json(request)
         mode = Mode.parse(body.get("mode") if isinstance(body, dict) else None)
-        await self.admin.set_mode(subject, mode, force=flag(request, "force"))
+        force = flag(request, "force")
+        await self.admin.set_mode(subject, mode, force=force, actor=actor_of(request))
         return reply({"mode": mode.value})
 
     async def delete_mode(self, request: web.Request) -> web.Response:
-        old = await self.admin.delete_mode(optional_subject(request))
+        subject = optional_subject(request)
+        old = await self.admin.delete_mode(subject, actor=actor_of(request))
         return reply({"mode": old.value})
 
 

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sync.registry.admin import effective_compatibility, effective_mode
+from sync.registry.audit import Action, Actor
 from sync.registry.model import (
     LATEST,
     Compatibility,
@@ -53,6 +54,15 @@ class Registration:
 
 
 @dataclass(frozen=True, slots=True)
+class _Candidate:
+    """A schema to register, parsed; ``normalize``: store its canonical text."""
+
+    body: SchemaInput
+    prepared: Prepared
+    normalize: bool
+
+
+@dataclass(frozen=True, slots=True)
 class _State:
     """What a registration's verdict depends on, cheap to read again under the lock: the live
     versions (number, schema id), the level, the mode, and the schema ids references name."""
@@ -81,13 +91,14 @@ class Registry:
         self.parser = parser
 
     async def register(
-        self, subject: str, body: SchemaInput, *, normalize: bool = False
+        self, subject: str, body: SchemaInput, *, actor: Actor, normalize: bool = False
     ) -> Registration:
         """Register ``body`` under ``subject`` (``normalize``: store its canonical text)."""
         async with self.store.transaction() as tx:
             _refuse_writes(subject, body, await effective_mode(tx, subject))
             dependencies = await self._dependency_texts(tx, body.references)
         prepared = await self.parser.prepare(body.schema, dependencies, body.references)
+        candidate = _Candidate(body, prepared, normalize)
         for _ in range(OPTIMISTIC_ATTEMPTS):
             async with self.store.transaction() as tx:
                 plan = await self._plan(tx, subject, body, prepared)
@@ -96,14 +107,14 @@ class Registry:
             messages = await self._verdict(plan, body, dependencies)
             async with self.store.transaction(write=True) as tx:
                 if await _state(tx, subject, body.references) == plan.state:
-                    return await _write(tx, subject, body, prepared, messages, normalize)
+                    return await _write(tx, subject, candidate, actor, messages)
             log.debug("registration under %s raced another; checking again", subject)
         async with self.store.transaction(write=True) as tx:
             plan = await self._plan(tx, subject, body, prepared)
             if plan.existing is not None:
                 return Registration(plan.existing, created=False)
             messages = await self._verdict(plan, body, dependencies)
-            return await _write(tx, subject, body, prepared, messages, normalize)
+            return await _write(tx, subject, candidate, actor, messages)
 
     async def lookup(self, subject: str, body: SchemaInput, *, deleted: bool) -> SubjectVersion:
         """The version of ``subject`` holding this schema: newest first, 40401/40403 if none."""
@@ -239,28 +250,24 @@ async def _version_to_check(tx: StoreTx, subject: str, version: int) -> SubjectV
 
 
 async def _write(
-    tx: StoreTx,
-    subject: str,
-    body: SchemaInput,
-    prepared: Prepared,
-    messages: list[str],
-    normalize: bool,
+    tx: StoreTx, subject: str, candidate: _Candidate, actor: Actor, messages: list[str]
 ) -> Registration:
     """Add the checked schema as the subject's next version (under the write lock)."""
+    body = candidate.body
     if body.version is not None and await tx.version(subject, body.version, Lookup.ALL):
         raise id_conflict(f"Overwrite new schema with version {body.version} is not permitted.")
     if messages:
         raise incompatible(subject, messages)
-    stored = await _store_schema(tx, body, prepared, normalize)
+    stored = await _store_schema(tx, candidate)
     number = await tx.insert_version(subject, stored.id, body.version)
+    await tx.record(actor, Action.REGISTER, subject, version=number, id=stored.id)
     log.info("registered %s version %d as schema id %d", subject, number, stored.id)
     return Registration(SubjectVersion(subject, number, stored), created=True)
 
 
-async def _store_schema(
-    tx: StoreTx, body: SchemaInput, prepared: Prepared, normalize: bool
-) -> StoredSchema:
-    """The stored schema for ``prepared``: the existing one, or a new one under a new id."""
+async def _store_schema(tx: StoreTx, candidate: _Candidate) -> StoredSchema:
+    """The stored schema for the candidate: the existing one, or a new one under a new id."""
+    body, prepared = candidate.body, candidate.prepared
     existing = await tx.schema_by_fingerprint(prepared.fingerprint)
     if existing is not None:
         if body.id is not None and body.id != existing.id:
@@ -273,7 +280,7 @@ async def _store_schema(
         fingerprint=prepared.fingerprint,
         schema_type=body.schema_type,
         canonical=prepared.canonical,
-        text=prepared.canonical if normalize else body.schema,
+        text=prepared.canonical if candidate.normalize else body.schema,
         references=body.references,
         schema_id=body.id,
     )

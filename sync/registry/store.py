@@ -6,7 +6,8 @@ Tables live in their own PostgreSQL schema, ``registry``, created idempotently a
   global id. Rows are never deleted, so an id is never reused and always resolves, which is
   what deserializers of old messages need.
 * ``subject_versions``: (subject, version) -> schema id, with a soft-delete flag.
-* ``config``: compatibility level and mode per subject; the row with subject ``''`` is global.
+* ``config``: compatibility level and mode per subject; the row with subject ``''`` is global;
+* ``audit``: one row per write, append-only (:mod:`sync.registry.audit`).
 
 Every operation runs in one transaction (:meth:`PgStore.transaction`). Writers first take one
 transaction-level advisory lock, so registrations from several registry processes on the same
@@ -26,6 +27,8 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from sync.registry import audit
+from sync.registry.audit import Action, Actor
 from sync.registry.model import (
     LATEST,
     Compatibility,
@@ -87,7 +90,7 @@ class PgStore:
     async def setup(self) -> None:
         """Create the ``registry`` schema and its tables if missing (safe to run concurrently)."""
         async with self.transaction(write=True) as tx:
-            for statement in DDL:
+            for statement in (*DDL, *audit.DDL):
                 await tx.conn.execute(statement)
         log.info("registry tables ready")
 
@@ -263,6 +266,18 @@ class StoreTx:
         await self.conn.execute(
             "DELETE FROM registry.subject_versions WHERE subject = %s AND version = ANY(%s)",
             (subject, list(versions)),
+        )
+
+    # -- the write log ------------------------------------------------------------------------
+
+    async def record(
+        self, actor: Actor, action: Action, subject: str | None, **detail: Any
+    ) -> None:
+        """Log a write in its own transaction (see :mod:`sync.registry.audit`)."""
+        await self.conn.execute(
+            """INSERT INTO registry.audit (principal, address, action, subject, detail)
+            VALUES (%s, %s, %s, %s, %s)""",
+            (actor.principal, actor.address, action.value, subject, Jsonb(detail)),
         )
 
     # -- config and mode ----------------------------------------------------------------------
