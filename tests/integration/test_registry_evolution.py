@@ -1,5 +1,6 @@
 """Schema evolution as the registry judges it, and the registry as a service: restarts
-and basic auth (several processes on one store: test_registry_two_processes.py).
+(several processes on one store, access control: test_registry_two_processes.py,
+test_registry_access.py).
 
 The evolution table states, for each kind of change, which compatibility levels accept it.
 The verdicts are written out by hand from the schema-resolution rules of the Avro
@@ -13,11 +14,8 @@ version. Each case registers its history under NONE, sets the level, then asks t
 
 from __future__ import annotations
 
-import base64
 import itertools
 import json
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -29,7 +27,7 @@ from confluent_kafka.schema_registry import Schema, SchemaRegistryClient, Schema
 
 from sync.stack.ports import port_open
 from sync.stack.providers import StackProvider
-from sync.stack.supervisor import ProcessSpec, Supervisor
+from sync.stack.supervisor import Supervisor
 from tests.fixtures.registry import own_registry, supervisor_fixture  # noqa: F401
 
 pytestmark = pytest.mark.integration
@@ -313,105 +311,3 @@ def test_state_survives_a_restart(
         fresh = second.register_schema("others-value", Schema(record(f("z", "int")), "AVRO"))
         assert fresh not in (id1, id2, key_id)
         assert second.register_schema("citizens-value", Schema(v1, "AVRO")) == id1
-
-
-# -- basic auth -----------------------------------------------------------------------------
-
-
-def http_status(url: str, method: str = "GET", body: Any = None, auth: str = "") -> int:
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, method=method)
-    request.add_header("Content-Type", "application/vnd.schemaregistry.v1+json")
-    if auth:
-        request.add_header("Authorization", "Basic " + base64.b64encode(auth.encode()).decode())
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return int(response.status)
-    except urllib.error.HTTPError as error:
-        with error:
-            return int(error.code)
-
-
-def registry_with_users(
-    stack: StackProvider, tmp_path: Path, users: str
-) -> tuple[ProcessSpec, str]:
-    users_file = tmp_path / "users"
-    users_file.write_text(users, encoding="utf-8")
-    users_file.chmod(0o600)
-    spec, url, _ = own_registry(stack, tmp_path, "registry-auth")
-    spec.env["GOVSYNC_REGISTRY_USERS"] = str(users_file)
-    spec.ready = lambda: port_open(int(url.rsplit(":", 1)[1]))  # /subjects now needs auth
-    spec.ready_timeout = 30
-    return spec, url
-
-
-def test_basic_auth(stack: StackProvider, tmp_path: Path, supervisor: Supervisor) -> None:
-    users = "# registry users\nops:c0rrect:horse:admin\n\nci:ci-secret:admin\n"
-    spec, url = registry_with_users(stack, tmp_path, users)
-    supervisor.start(spec)
-    assert http_status(f"{url}/subjects") == 401
-    assert http_status(f"{url}/subjects", auth="ops:wrong") == 401
-    assert http_status(f"{url}/subjects", auth="nobody:c0rrect:horse") == 401
-    assert http_status(f"{url}/subjects", auth="ops:c0rrect:horse") == 200
-    assert http_status(f"{url}/metrics") == 200  # scraping needs no credentials
-
-    schema = Schema(record(ID), "AVRO")
-    with SchemaRegistryClient({"url": url, "max.retries": 0}) as anonymous:
-        with pytest.raises(SchemaRegistryError) as refused:
-            anonymous.register_schema("auth-value", schema)
-        assert refused.value.http_status_code == 401
-    wrong = {"url": url, "max.retries": 0, "basic.auth.user.info": "ci:not-it"}
-    with SchemaRegistryClient(wrong) as intruder:
-        with pytest.raises(SchemaRegistryError) as refused:
-            intruder.get_subjects()
-        assert refused.value.http_status_code == 401
-    right = {"url": url, "max.retries": 0, "basic.auth.user.info": "ops:c0rrect:horse"}
-    with SchemaRegistryClient(right) as admin:
-        schema_id = admin.register_schema("auth-value", schema)
-        assert admin.get_schema(schema_id).schema_str
-    log = (tmp_path / "registry-auth.log").read_text(errors="replace")
-    assert "c0rrect" not in log and "ci-secret" not in log
-
-
-def test_read_only_user_cannot_write(
-    stack: StackProvider, tmp_path: Path, supervisor: Supervisor
-) -> None:
-    spec, url = registry_with_users(
-        stack, tmp_path, "ops:admin-pw:admin\nviewer:view-pw:readonly\n"
-    )
-    supervisor.start(spec)
-    schema = {"schema": record(ID)}
-    assert http_status(f"{url}/subjects", auth="viewer:view-pw") == 200
-    assert http_status(f"{url}/subjects/ro-value/versions", "POST", schema, "viewer:view-pw") == 403
-    assert http_status(f"{url}/subjects/ro-value/versions", "POST", schema, "ops:admin-pw") == 200
-    assert http_status(f"{url}/subjects/ro-value/versions/1", auth="viewer:view-pw") == 200
-    assert http_status(f"{url}/subjects/ro-value", "POST", schema, "viewer:view-pw") == 200
-    assert (
-        http_status(f"{url}/config/ro-value", "PUT", {"compatibility": "NONE"}, "viewer:view-pw")
-        == 403
-    )
-
-
-def test_users_file_errors_name_the_line_not_the_password(tmp_path: Path) -> None:
-    from click import BadParameter
-
-    from sync.cli.registry import read_users
-
-    path = tmp_path / "users"
-    path.write_text("ops:s3cret-value:superuser\n", encoding="utf-8")
-    with pytest.raises(BadParameter) as bad_role:
-        read_users(path)
-    assert "line 1" in str(bad_role.value) and "s3cret-value" not in str(bad_role.value)
-    path.write_text("ops-without-password\n", encoding="utf-8")
-    with pytest.raises(BadParameter, match="line 1: expected name:password:role"):
-        read_users(path)
-    path.write_text("a:x:admin\na:y:admin\n", encoding="utf-8")
-    with pytest.raises(BadParameter, match="appears twice"):
-        read_users(path)
-    path.write_text("# only a comment\n", encoding="utf-8")
-    with pytest.raises(BadParameter, match="no users"):
-        read_users(path)
-    path.write_text("ops:pass:with:colons:admin\n", encoding="utf-8")
-    (user,) = read_users(path)
-    assert (user.name, user.password, user.role) == ("ops", "pass:with:colons", "admin")
-    assert "pass:with" not in repr(user)
