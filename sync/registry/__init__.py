@@ -8,11 +8,18 @@ databases and need no extra JVM service.
 Layers, each in its own module:
 
 * :mod:`~sync.registry.model`: compatibility levels, modes, schema records, error codes;
-* :mod:`~sync.registry.avro_rules`: parsing, canonical identity, Avro compatibility checks;
-* :mod:`~sync.registry.store`: the tables and queries (:class:`PgStore`);
-* :mod:`~sync.registry.service` and :mod:`~sync.registry.admin`: the registry's semantics;
-* :mod:`~sync.registry.routes` and :mod:`~sync.registry.app`: the HTTP API (:func:`create_app`);
-* :mod:`~sync.registry.server`: the blocking entry point (:func:`serve`).
+* :mod:`~sync.registry.limits`, :mod:`~sync.registry.avro_rules`: the bounds on what is
+  parsed; parsing, canonical identity, Avro compatibility checks;
+* :mod:`~sync.registry.parsing`, :mod:`~sync.registry.parser_pool`: that CPU work, in worker
+  processes away from the event loop;
+* :mod:`~sync.registry.store` and :mod:`~sync.registry.audit`: the tables and queries
+  (:class:`PgStore`), and the append-only record of writes;
+* :mod:`~sync.registry.service`, :mod:`~sync.registry.reads` and :mod:`~sync.registry.admin`:
+  the registry's semantics;
+* :mod:`~sync.registry.http_io`, :mod:`~sync.registry.routes`,
+  :mod:`~sync.registry.routes_admin`, :mod:`~sync.registry.access` and
+  :mod:`~sync.registry.app`: the HTTP API, who may use it (:func:`create_app`);
+* :mod:`~sync.registry.server`: the blocking entry point (:func:`serve`), TLS included.
 """
 
 from sync.registry.app import create_app
