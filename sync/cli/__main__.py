@@ -1,3 +1,4 @@
 from sync.cli.main import cli
 
-cli(prog_name="govsync")
+if __name__ == "__main__":
+    cli(prog_name="govsync")
