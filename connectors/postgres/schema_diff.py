@@ -1,8 +1,9 @@
 """How a table's published columns differ from its contract, and the contract they evolve to.
 
 Pure: the columns come from a pgoutput Relation message (or the catalog, described the same
-way) and the answer is data. Column types are compared through the contract's own Avro -> SQL
-mapping (:func:`sync.contracts.columns.sql_type_of`), so the two directions cannot disagree.
+way) and the answer is data. Column types are compared through the contract's own mapping
+(:func:`sync.contracts.columns.sql_type_of` and its inverse in :mod:`sync.contracts.sql_types`),
+so the two directions cannot disagree.
 
 * A column the table had when capture began and the contract leaves out stays unpublished: a
   contract may publish part of a table.
@@ -27,6 +28,7 @@ from connectors.postgres.pgoutput import Column
 from connectors.postgres.values import ARRAY_ELEMENT_OIDS
 from sync.contracts import Contract
 from sync.contracts.columns import sql_type_of
+from sync.contracts.sql_types import avro_type_of_sql, fits
 
 NUMERIC_OID = 1700
 _SQL_OF_OID = {
@@ -49,28 +51,6 @@ _SQL_OF_OID = {
     2950: "uuid",
     3802: "text",  # jsonb, carried as its text
 }
-_AVRO_OF_SQL: dict[str, Any] = {
-    "boolean": "boolean",
-    "bytea": "bytes",
-    "bigint": "long",
-    "smallint": "int",
-    "integer": "int",
-    "text": "string",
-    "real": "float",
-    "double precision": "double",
-    "date": {"type": "int", "logicalType": "date"},
-    "time": {"type": "long", "logicalType": "time-micros"},
-    "timestamp": {"type": "long", "logicalType": "local-timestamp-micros"},
-    "timestamptz": {"type": "long", "logicalType": "timestamp-micros"},
-    "uuid": {"type": "string", "logicalType": "uuid"},
-}
-# a contract type that holds every value of these narrower column types
-_NARROWER = {
-    "bigint": {"smallint", "integer"},
-    "integer": {"smallint"},
-    "double precision": {"real"},
-}
-_NUMERIC = re.compile(r"numeric\((\d+),(\d+)\)")
 _AVRO_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 ADDED_DOC = (
@@ -110,32 +90,6 @@ def sql_type_of_column(type_oid: int, type_modifier: int) -> str | None:
     element = ARRAY_ELEMENT_OIDS.get(type_oid)
     inner = sql_type_of_column(element, type_modifier) if element is not None else None
     return f"{inner}[]" if inner else None
-
-
-def avro_type_of_sql(sql_type: str) -> Any | None:
-    """The Avro type a new field of ``sql_type`` gets, or None when none holds it exactly."""
-    if sql_type.endswith("[]"):
-        inner = avro_type_of_sql(sql_type[:-2])
-        return {"type": "array", "items": ["null", inner]} if inner is not None else None
-    numeric = _NUMERIC.fullmatch(sql_type)
-    if numeric:
-        precision, scale = int(numeric[1]), int(numeric[2])
-        return {"type": "bytes", "logicalType": "decimal", "precision": precision, "scale": scale}
-    return copy.deepcopy(_AVRO_OF_SQL.get(sql_type))
-
-
-def fits(contract_sql: str, column_sql: str | None) -> bool:
-    """Every value of the column fits the contract's field."""
-    if column_sql is None:
-        return contract_sql == "text"  # unknown types are carried as their text
-    if contract_sql == column_sql or column_sql in _NARROWER.get(contract_sql, ()):
-        return True
-    if contract_sql.endswith("[]") and column_sql.endswith("[]"):
-        return fits(contract_sql[:-2], column_sql[:-2])
-    ours, theirs = _NUMERIC.fullmatch(contract_sql), _NUMERIC.fullmatch(column_sql)
-    if ours and column_sql == "numeric":
-        return True  # unconstrained at the source: each value is checked as it is encoded
-    return bool(ours and theirs and ours[2] == theirs[2] and int(theirs[1]) <= int(ours[1]))
 
 
 def diff(
