@@ -2,6 +2,11 @@
 its tables brought to the contracts then, dropped on any failure that may have left it
 unusable, and the judge of which failures one event causes.
 
+With a member lock (:mod:`sync.processor.membership`), the connection is made only by
+:meth:`ReplicaSession.acquire`, which waits until it holds the lock, and every write through it
+checks the lock. Once that connection is gone the term is over: :meth:`ReplicaSession.applier`
+raises :class:`MembershipLost` rather than connecting again without the lock.
+
 Database errors fall in three kinds. Transient ones (the replica unreachable) are raised for
 the caller to retry. Errors one event's values can cause (a value out of range, a constraint,
 a value psycopg cannot adapt, or any error from outside the database) are the event's: it is
@@ -20,6 +25,7 @@ from psycopg.pq import TransactionStatus
 from sync.errors import ReplicaSchemaError, SubscriptionStopped, is_retryable
 from sync.metrics import ProcessorMetrics
 from sync.processor.letters import error_text
+from sync.processor.membership import MemberLock, MembershipLost
 from sync.replica import Applier, ReplicaTable, TableChanges
 
 log = logging.getLogger(__name__)
@@ -36,6 +42,7 @@ class ReplicaSession:
         group_id: str,
         topic_ids: Mapping[str, str],
         metrics: ProcessorMetrics,
+        lock: MemberLock | None = None,
     ) -> None:
         self.agency = agency
         self.dsn = dsn
@@ -43,33 +50,72 @@ class ReplicaSession:
         self.group_id = group_id
         self.topic_ids = dict(topic_ids)
         self.metrics = metrics
+        self.lock = lock
         self._applier: Applier | None = None
 
     async def applier(self) -> Applier:
-        """The connected applier; the first call creates or evolves the replica's tables."""
+        """The connected applier; the first call creates or evolves the replica's tables. With
+        a member lock, only :meth:`acquire` connects: raises :class:`MembershipLost` when the
+        connection that held the lock is gone."""
         if self._applier is None:
-            conn = await psycopg.AsyncConnection.connect(
-                self.dsn, application_name=f"govsync-replica-{self.agency}"
-            )
-            applier = Applier(conn, self.tables, self.group_id, self.topic_ids)
-            try:
-                changes = await applier.prepare()
-            except ReplicaSchemaError as exc:
-                await conn.close()
-                raise SubscriptionStopped(
-                    f"agency {self.agency}: {exc}; fix the contract or the replica table, then "
-                    "restart the worker",
+            if self.lock is not None:
+                raise MembershipLost(
+                    f"agency {self.agency}: the replica session holding the member lock is gone",
                     agency=self.agency,
-                ) from exc
-            except BaseException:
-                await conn.close()
-                raise
-            self._report(changes)
-            self._applier = applier
+                )
+            self._applier = await self._connect()
         return self._applier
 
+    async def acquire(self) -> Applier:
+        """Connect and, with a member lock, wait (without a deadline) until this session holds
+        it; then bring the replica's tables to the contracts."""
+        if self._applier is None:
+            self._applier = await self._connect()
+        return self._applier
+
+    async def confirm_held(self) -> None:
+        """Raise :class:`MembershipLost` unless the session still holds the member lock (and
+        still answers); closes the session then. Without a member lock, nothing to confirm."""
+        if self.lock is None:
+            return
+        conn = (await self.applier()).conn
+        try:
+            async with conn.transaction():
+                await self.lock.assert_held(conn)
+        except (psycopg.Error, MembershipLost) as exc:
+            await self.close()
+            raise MembershipLost(
+                f"agency {self.agency}: the member lock is lost ({error_text(exc)})",
+                agency=self.agency,
+            ) from exc
+
+    async def _connect(self) -> Applier:
+        dsn = self.lock.conninfo(self.dsn) if self.lock is not None else self.dsn
+        conn = await psycopg.AsyncConnection.connect(
+            dsn, application_name=f"govsync-replica-{self.agency}"
+        )
+        guard = self.lock.assert_held if self.lock is not None else None
+        applier = Applier(conn, self.tables, self.group_id, self.topic_ids, guard=guard)
+        try:
+            if self.lock is not None:
+                await self.lock.wait(conn)
+            changes = await applier.prepare()
+        except ReplicaSchemaError as exc:
+            await conn.close()
+            raise SubscriptionStopped(
+                f"agency {self.agency}: {exc}; fix the contract or the replica table, then "
+                "restart the worker",
+                agency=self.agency,
+            ) from exc
+        except BaseException:
+            await conn.close()
+            raise
+        self._report(changes)
+        return applier
+
     async def close(self) -> None:
-        """Close the connection, if any; the next :meth:`applier` connects again."""
+        """Close the connection, if any (releasing the member lock); without a member lock,
+        the next :meth:`applier` connects again."""
         if self._applier is not None:
             try:
                 await self._applier.conn.close()
@@ -78,7 +124,11 @@ class ReplicaSession:
 
     async def raise_unless_event_error(self, exc: Exception) -> None:
         """Return when one event can have caused ``exc`` (it is then dead-lettered); raise it
-        when it is transient, and stop the subscription on any other database error."""
+        when it is transient, and stop the subscription on any other database error. A lost
+        member lock is no event's: it is raised."""
+        if isinstance(exc, MembershipLost):
+            await self.close()
+            raise exc
         conn = self._applier.conn if self._applier is not None else None
         if is_retryable(exc) or (conn is not None and conn.broken):
             await self.close()

@@ -12,6 +12,10 @@ not at all, its offsets move only with it, and replaying any events changes noth
   alike. A truncate arrives once per partition (see :mod:`connectors.postgres.delivery`): the
   first copy applied does the work, the others find the watermark already at P.
 
+A ``guard`` given to the applier runs first in each of its writing transactions and refuses the
+transaction by raising: a processor passes the check of its agency's member lock, so that only
+the agency's active member writes (see :mod:`sync.processor.membership`).
+
 Truncates are applied first in a batch, table by table in name order (they lock the table
 against concurrent writers, so that no older row lands beside them), then the changes newer
 than them; the changes they supersede never leave the reduction.
@@ -19,7 +23,7 @@ than them; the changes they supersede never leave the reduction.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import psycopg
@@ -29,6 +33,9 @@ from sync.replica.evolution import TableChanges, evolve_table, lock_layout
 from sync.replica.layout import BOOKKEEPING, OFFSETS_DDL, STATE_SCHEMA, ReplicaTable
 from sync.temporal import register_pg_adapters
 from sync.types import ChangeEvent, Op
+
+Connection = psycopg.AsyncConnection[tuple[object, ...]]
+Guard = Callable[[Connection], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,10 +62,11 @@ class Applier:
 
     def __init__(
         self,
-        conn: psycopg.AsyncConnection[tuple[object, ...]],
+        conn: Connection,
         tables: Mapping[str, ReplicaTable],
         group_id: str,
         topic_ids: Mapping[str, str] | None = None,
+        guard: Guard | None = None,
     ) -> None:
         self.conn = conn
         register_pg_adapters(conn)  # dates and times beyond Python's range, as carried
@@ -66,6 +74,11 @@ class Applier:
         self.group_id = group_id
         # a topic's id changes when it is recreated; offsets of an older incarnation are void
         self.topic_ids = dict(topic_ids or {})
+        self.guard = guard  # runs first in each writing transaction; raises to refuse it
+
+    async def _check_guard(self) -> None:
+        if self.guard is not None:
+            await self.guard(self.conn)
 
     async def prepare(self) -> dict[str, TableChanges]:
         """Create the replica's tables if missing and bring existing ones to their contract
@@ -73,6 +86,7 @@ class Applier:
         table (by topic). Raises ``ReplicaSchemaError`` when a table cannot follow its contract."""
         changes = {}
         async with self.conn.transaction():
+            await self._check_guard()
             await lock_layout(self.conn)
             await self.conn.execute(OFFSETS_DDL)
             for topic, table in self.tables.items():
@@ -91,6 +105,7 @@ class Applier:
         upserts = deletes = 0
         truncated = []
         async with self.conn.transaction():
+            await self._check_guard()
             for topic in sorted(by_topic, key=lambda t: _watermark_name(self.tables[t])):
                 truncate = next((e for e in by_topic[topic] if e.op is Op.TRUNCATE), None)
                 if truncate is not None and await self._truncate(self.tables[topic], truncate):
@@ -202,6 +217,7 @@ class Applier:
     async def record_offsets(self, next_offsets: Mapping[tuple[str, int], int]) -> None:
         """Record offsets alone, for events settled without rows to apply with them."""
         async with self.conn.transaction():
+            await self._check_guard()
             await self._commit_offsets((), next_offsets)
 
     async def recorded_offsets(self) -> dict[tuple[str, int], int]:
