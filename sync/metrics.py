@@ -148,11 +148,33 @@ class ProcessorMetrics:
     audit_duplicates: Counter
     audit_write_seconds: Histogram
     replica_columns_added: Counter
+    member_role: Gauge
+    member_activations: Counter
+    transaction_events_held: Gauge
 
     @classmethod
     def create(cls, registry: CollectorRegistry, prefix: str = "govsync") -> ProcessorMetrics:
         labels = ("agency", "topic")
         return cls(
+            member_role=Gauge(
+                f"{prefix}_processor_member_role",
+                "1 for this worker's role in the agency's group, else 0: active (holds the "
+                "replica's member lock, consumes and applies) or standby (waits for the lock)",
+                ("agency", "role"),
+                registry=registry,
+            ),
+            member_activations=Counter(
+                f"{prefix}_processor_member_activations_total",
+                "Times this worker took the agency's member lock and became its active member",
+                ("agency",),
+                registry=registry,
+            ),
+            transaction_events_held=Gauge(
+                f"{prefix}_processor_transaction_events_held",
+                "Events of source transactions not yet complete, held back from the replica",
+                ("agency",),
+                registry=registry,
+            ),
             consumer_lag=Gauge(
                 f"{prefix}_processor_consumer_lag",
                 "Messages on the partition not yet applied by the agency's group",

@@ -1,4 +1,5 @@
-"""``govsync status``: one table of the stack's processes, lag, freshness and dead letters."""
+"""``govsync status``: one table of the stack's processes, lag, freshness, dead letters, and
+whether each processor is its agencies' active member or stands by."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from sync.stack.status import ProcessHealth, stack_health
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 def status(data_dir: Path, as_json: bool) -> None:
     """Health of the running stack. Exits 1 when a process is down, its metrics cannot be
-    read, or a subscription is stopped."""
+    read, a subscription is stopped, or an agency's every worker stands by."""
     report = stack_health(StackDescription.read(data_dir))
     if as_json:
         click.echo(json.dumps([{**asdict(h), "healthy": h.healthy} for h in report], indent=2))

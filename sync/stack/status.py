@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import time
 import urllib.request
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 from prometheus_client.parser import text_string_to_metric_families
@@ -24,6 +24,7 @@ class ProcessHealth:
     scraped: bool
     problems: list[str] = field(default_factory=list)
     figures: dict[str, float | str] = field(default_factory=dict)
+    members: dict[str, str] = field(default_factory=dict)  # a processor's role per agency
 
     @property
     def healthy(self) -> bool:
@@ -90,9 +91,11 @@ def _processor_figures(health: ProcessHealth, samples: Samples) -> None:
     newest = [
         v for _, v in samples.get("govsync_processor_newest_applied_commit_timestamp_seconds", [])
     ]
+    health.members = _members(samples)
     health.figures.update(
         {
             "state": "stopped" if stopped else "running",
+            "member": summarize_roles(health.members),
             "applied": _total(samples, "govsync_processor_events_applied_total"),
             "lag": _total(samples, "govsync_processor_consumer_lag"),
             "freshness s": round(time.time() - max(newest), 1) if newest else "-",
@@ -103,5 +106,42 @@ def _processor_figures(health: ProcessHealth, samples: Samples) -> None:
         health.problems.append("subscription stopped (see its log)")
 
 
+def _members(samples: Samples) -> dict[str, str]:
+    """The worker's role per hosted agency: active, standby, or stopped (its subscription)."""
+    stopped = {
+        labels["agency"]
+        for labels, value in samples.get("govsync_processor_subscription_state", [])
+        if labels.get("state") == "stopped" and value
+    }
+    return {
+        labels["agency"]: "stopped" if labels["agency"] in stopped else labels["role"]
+        for labels, value in samples.get("govsync_processor_member_role", [])
+        if value
+    }
+
+
+def summarize_roles(members: dict[str, str]) -> str:
+    """One role when every hosted agency has it, else how many have each."""
+    counts = Counter(members.values())
+    if len(counts) <= 1:
+        return next(iter(counts), "-")
+    return ", ".join(f"{role} {n}" for role, n in sorted(counts.items()))
+
+
 def stack_health(description: StackDescription) -> list[ProcessHealth]:
-    return [check_process(entry) for entry in description.processes]
+    report = [check_process(entry) for entry in description.processes]
+    flag_agencies_without_active_member(report)
+    return report
+
+
+def flag_agencies_without_active_member(report: list[ProcessHealth]) -> None:
+    """Several workers may host an agency, one active and the others standing by: an agency
+    whose every worker stands by has no one applying to its replica (a stopped subscription
+    is reported as such)."""
+    active = {a for h in report if h.alive for a, role in h.members.items() if role == "active"}
+    for health in report:
+        waiting = sorted(
+            a for a, role in health.members.items() if role == "standby" and a not in active
+        )
+        if waiting:
+            health.problems.append(f"no active member for {', '.join(waiting)}")
