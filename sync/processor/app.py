@@ -4,19 +4,22 @@ faust is the framework: it runs the worker (signals, lifecycle, logging), serves
 runs the lag timer. Each hosted agency is a :class:`SubscriptionService` started with the app:
 its own consumer group (so a slow, failing or offline agency never holds up another), read with
 confluent-kafka on the hot path (see :mod:`sync.processor.consumer`), applied to its own replica.
+Several workers may host an agency: one is its active member and consumes, the others stand by
+(see :mod:`sync.processor.membership`).
 
 Offsets: faust-streaming acknowledges an event in a ``finally`` block even when the agent
 raised (faust-streaming issue #315) and commits acknowledged offsets on its own schedule, so a
 crash could skip events that were never applied. The services therefore commit themselves,
 after each batch is settled, exactly the offsets that the replica recorded for it. The committed
 position can lag behind what is applied (replays are no-ops), never run ahead of it. The
-replica's record is the position of record: on assignment a service starts each partition
-there when Kafka's committed offset is older or missing.
+replica's record is the position of record: a service starts each partition there when it
+begins to read it, where Kafka's committed offset is older or missing.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -38,6 +41,7 @@ from sync.metrics import ProcessorMetrics
 from sync.policy import Projection
 from sync.processor.consumer import SubscriptionConsumer
 from sync.processor.decoding import RawMessage
+from sync.processor.membership import LOCK_CHECK_INTERVAL, MemberLock, MembershipLost
 from sync.processor.schemas import SchemaCache
 from sync.processor.subscription import Subscription
 from sync.processor.transactions import TransactionHoldback
@@ -46,11 +50,12 @@ log = logging.getLogger(__name__)
 
 LAG_INTERVAL = 5.0  # seconds between lag updates when no batch arrives
 STOP_TIMEOUT = 30.0  # seconds a stopping service waits for its batch in flight
+PARTITIONS_INTERVAL = 30.0  # seconds between looks for partitions the topics gained
 
 
 class SubscriptionHost(Service):
     """The worker's agencies, started with the faust app and stopped together: each one's
-    batch in flight is finished and its consumer leaves its group, all at the same time."""
+    batch in flight is finished and its member lock released, all at the same time."""
 
     def __init__(self, services: Sequence[SubscriptionService]) -> None:
         super().__init__()
@@ -69,26 +74,31 @@ class SubscriptionHost(Service):
 
 
 class SubscriptionService:
-    """One agency: read a batch, apply it (or dead-letter what cannot be), commit, repeat."""
+    """One agency: stand by until this worker is the agency's active member, then read a
+    batch, apply it (or dead-letter what cannot be), commit, repeat, for as long as it holds
+    the member lock (see :mod:`sync.processor.membership`). A term ends when the lock is lost:
+    the service stops reading at once and stands by again."""
 
     def __init__(
         self,
         settings: ProcessorSettings,
         subscription: Subscription,
-        consumer: SubscriptionConsumer,
+        consumers: Callable[[], SubscriptionConsumer],
         executor: ThreadPoolExecutor,
         metrics: ProcessorMetrics,
     ) -> None:
         self.settings = settings
         self.agency = settings.agency
         self.subscription = subscription
-        self.consumer = consumer
+        self.consumers = consumers  # a new consumer per term
+        self.consumer: SubscriptionConsumer | None = None
         self.executor = executor
         self.metrics = metrics
         self.positions: dict[tuple[str, int], int] = {}  # next offset per partition, committed
         self._stopping = asyncio.Event()
         self._loop_task: asyncio.Task[None] | None = None
         self._crash: Callable[[BaseException], Awaitable[None]] | None = None
+        self._set_role("standby")
 
     def start(self, crash: Callable[[BaseException], Awaitable[None]]) -> None:
         """Run the loop; ``crash`` stops the whole worker on a defect."""
@@ -102,19 +112,12 @@ class SubscriptionService:
                 await asyncio.wait_for(self._loop_task, STOP_TIMEOUT)
             except TimeoutError:
                 log.warning("agency %s: batch in flight abandoned at stop", self.agency)
-        await self.subscription.close()
-        await self._blocking(self.consumer.close)
+        await self._leave()
 
     async def _run(self) -> None:
         try:
-            await self.subscription.prepare()
             while not self._stopping.is_set():
-                messages = await self._blocking(
-                    self.consumer.read, self.settings.batch_size, self.settings.batch_seconds
-                )
-                messages = await self._start_at_record(messages)
-                if messages or self.subscription.holding:
-                    await self._process(messages)
+                await self._term()
         except SubscriptionStopped as stopped:
             self.subscription.stop(stopped)
             await self._park()
@@ -124,44 +127,110 @@ class SubscriptionService:
             assert self._crash is not None
             await self._crash(exc)
 
-    async def _start_at_record(self, messages: list[RawMessage]) -> list[RawMessage]:
-        """After a read that assigned partitions: start each where the replica recorded, if
-        that is further than where the consumer starts it."""
-        assigned = self.consumer.newly_assigned()
-        if not assigned:
-            return messages
-        recorded = await self.subscription.take_over(assigned)
-        started: list[RawMessage] = await self._blocking(self.consumer.start_at, recorded, messages)
-        return started
+    async def _term(self) -> None:
+        """Stand by until the member lock is held, then serve until it is lost or the service
+        stops; either way stop reading and forget what was read."""
+        try:
+            if await self._unless_stopping(self.subscription.activate()):
+                self.metrics.member_activations.labels(self.agency).inc()
+                log.info("agency %s: active member of %s", self.agency, self.settings.group_id)
+                await self._serve(await self._blocking(self.consumers))
+            return
+        except MembershipLost as lost:
+            log.warning("agency %s: %s; standing by", self.agency, lost)
+        finally:
+            await self._leave()
+        # a lock lost again at once (a proxy in front of the replica) must not spin: stand by
+        # again after a pause; another worker takes over meanwhile
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), LOCK_CHECK_INTERVAL)
 
-    async def _process(self, messages: list[RawMessage]) -> None:
-        assigned = self.consumer.assigned
-        self.subscription.keep_only(assigned)
-        committable = await self.subscription.handle(messages, self.consumer.reads_everything)
+    async def _serve(self, consumer: SubscriptionConsumer) -> None:
+        self.consumer = consumer
+        self._set_role("active")
+        now = time.monotonic()
+        confirm_at, discover_at = now + LOCK_CHECK_INTERVAL, now
+        while not self._stopping.is_set():
+            if time.monotonic() >= discover_at:
+                await self._read_new_partitions(consumer)
+                discover_at = time.monotonic() + PARTITIONS_INTERVAL
+            messages = await self._blocking(
+                consumer.read, self.settings.batch_size, self.settings.batch_seconds
+            )
+            if messages or self.subscription.holding:
+                await self._process(consumer, messages)
+            if time.monotonic() >= confirm_at:  # a lost lock is noticed even while idle
+                await self.subscription.confirm_active()
+                confirm_at = time.monotonic() + LOCK_CHECK_INTERVAL
+
+    async def _leave(self) -> None:
+        """Stop reading, then close the replica session, releasing the member lock: no offset
+        commit of this member follows those of the next active member."""
+        consumer, self.consumer = self.consumer, None
+        if consumer is not None:
+            await self._blocking(consumer.close)
+        await self.subscription.close()
+        self.subscription.forget()
+        for topic, partition in self.positions:
+            self.metrics.consumer_lag.remove(self.agency, topic, str(partition))
+        self.positions.clear()
+        self._set_role("standby")
+
+    async def _unless_stopping(self, work: Awaitable[None]) -> bool:
+        """Run ``work`` to its end, or cancel it if the service stops first; True if it ended."""
+        task = asyncio.ensure_future(work)
+        stopping = asyncio.ensure_future(self._stopping.wait())
+        try:
+            await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopping.cancel()
+        if task.done():
+            task.result()
+            return True
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        return False
+
+    def _set_role(self, role: str) -> None:
+        for name in ("active", "standby"):
+            self.metrics.member_role.labels(self.agency, name).set(int(name == role))
+
+    async def _read_new_partitions(self, consumer: SubscriptionConsumer) -> None:
+        """Every partition of the topics not read yet (all at the start of a term): read from
+        the replica's recorded offset on."""
+        partitions = await self._blocking(consumer.unassigned)
+        if partitions:
+            recorded = await self.subscription.take_over(partitions)
+            await self._blocking(consumer.assign, partitions, recorded)
+
+    async def _process(self, consumer: SubscriptionConsumer, messages: list[RawMessage]) -> None:
+        assigned = consumer.assigned
+        # the only member consuming, and it reads every partition: transactions are held
+        committable = await self.subscription.handle(messages, whole=True)
         next_offsets = {
             where: offset
             for where, offset in committable.items()
             if where in assigned and offset > self.positions.get(where, -1)
         }
-        await self._blocking(self.consumer.commit, next_offsets)
+        await self._blocking(consumer.commit, next_offsets)
         self.positions.update(next_offsets)
         self.observe_lag()
 
     async def _park(self) -> None:
-        """Hold the stopped subscription's partitions without applying or committing anything;
-        the worker keeps serving /metrics so operators see why, until it is restarted."""
-        await self._blocking(self.consumer.pause)
-        while not self._stopping.is_set():
-            # reading serves the group (rebalances); a paused consumer returns nothing, and a
-            # partition assigned since is paused on assignment
-            await self._blocking(self.consumer.read, 1, 1.0)
+        """Consume and commit nothing more; the worker keeps serving /metrics so operators see
+        why, until it is restarted."""
+        await self._stopping.wait()
 
     def observe_lag(self) -> None:
         """Lag per partition from the high watermark the last fetch carried."""
+        consumer = self.consumer
+        if consumer is None:
+            return
         for (topic, partition), next_offset in list(self.positions.items()):
-            if (topic, partition) not in self.consumer.assigned:
+            if (topic, partition) not in consumer.assigned:
                 continue
-            highwater = self.consumer.highwater(topic, partition)
+            highwater = consumer.highwater(topic, partition)
             if highwater is not None:
                 lag = max(0, highwater - next_offset)
                 self.metrics.consumer_lag.labels(self.agency, topic, str(partition)).set(lag)
@@ -248,10 +317,12 @@ def create_service(
         projections=projections,
         audit_dsn=settings.audit_dsn,
         transactions=TransactionHoldback(contracts),
+        lock=MemberLock(settings.group_id),
     )
-    consumer = SubscriptionConsumer(
-        settings.client_config(), settings.group_id, contracts, settings.session_timeout
-    )
+
+    def consumer() -> SubscriptionConsumer:
+        return SubscriptionConsumer(settings.client_config(), settings.group_id, contracts)
+
     return SubscriptionService(settings, subscription, consumer, shared.executor, metrics)
 
 

@@ -8,7 +8,7 @@ passes an event that is neither applied nor dead-lettered, and a letter counts o
 broker acknowledged it.
 
 The replica records the position too (``govsync_state.consumed_offsets``), and that record is
-the position of record: a consumer starts there on assignment (:meth:`Subscription.take_over`).
+the position of record: a consumer starts there (:meth:`Subscription.take_over`).
 It is written with the rows of a batch; when something is settled after the rows (events
 applied one by one, disclosures audited), it is written alone once that is done.
 """
@@ -31,6 +31,7 @@ from sync.metrics import ProcessorMetrics
 from sync.policy import Projection
 from sync.processor.decoding import BatchDecoder, Coordinates, DecodedBatch, RawMessage
 from sync.processor.letters import dead_letter
+from sync.processor.membership import MemberLock
 from sync.processor.replica_session import ReplicaSession
 from sync.processor.schemas import SchemaCache
 from sync.processor.transactions import TransactionHoldback
@@ -60,6 +61,7 @@ class Subscription:
         projections: Mapping[str, Projection] | None = None,
         audit_dsn: str | None = None,
         transactions: TransactionHoldback | None = None,
+        lock: MemberLock | None = None,
     ) -> None:
         self.agency = agency
         # under a manifest the replica holds the projection: allowed fields, transformed
@@ -70,8 +72,9 @@ class Subscription:
             )
             for topic, c in contracts.items()
         }
+        # with a member lock, only the agency's active member writes to the replica
         self.replica = ReplicaSession(
-            agency, replica_dsn, tables, group_id, topic_ids or {}, metrics
+            agency, replica_dsn, tables, group_id, topic_ids or {}, metrics, lock
         )
         # under a manifest, every applied record is a disclosure with a purpose and a legal
         # basis, appended to the agency's audit chain
@@ -102,17 +105,23 @@ class Subscription:
         """Events of incomplete source transactions are held back."""
         return self.transactions is not None and self.transactions.holding
 
-    def keep_only(self, partitions: Iterable[Partition]) -> None:
-        """Forget what was read from partitions no longer read here (after a rebalance)."""
-        owned = set(partitions)
-        self._read_upto = {p: o for p, o in self._read_upto.items() if p in owned}
-        self._recorded = {p: o for p, o in self._recorded.items() if p in owned}
-        self._disclosed = {c: d for c, d in self._disclosed.items() if c[:2] in owned}
+    def forget(self) -> None:
+        """Forget everything read and held (this worker no longer reads): the next reader
+        starts at the replica's record."""
+        self._read_upto.clear()
+        self._recorded.clear()
+        self._disclosed.clear()
         if self.transactions is not None:
-            self.transactions.keep_only(owned)
+            self.transactions.keep_only(())
+            self._observe_held()
+
+    def _observe_held(self) -> None:
+        if self.transactions is not None:
+            held = self.transactions.held_events
+            self.metrics.transaction_events_held.labels(self.agency).set(held)
 
     async def take_over(self, partitions: Iterable[Partition]) -> dict[Partition, int]:
-        """Partitions just assigned here: forget what was read of them before, and return
+        """Partitions this worker starts to read: forget what was read of them before, and return
         the replica's recorded next offset of each, where reading them goes on. Partitions
         the replica holds no valid record of are left out."""
         wanted = set(partitions)
@@ -137,6 +146,7 @@ class Subscription:
         await self._dead_letter(decoded.letters)
         self._disclosed.update(decoded.disclosures)
         ready = self._admit(decoded.deliveries, whole)
+        self._observe_held()
         offsets = self._committable(messages)
         refused: set[Coordinates] = set()
         if ready:
@@ -318,10 +328,16 @@ class Subscription:
             await self.replica.record_offsets(unrecorded)
             self._recorded.update(unrecorded)
 
-    async def prepare(self) -> None:
+    async def activate(self) -> None:
         """Connect to the replica and bring its tables to the contracts now, rather than at
-        the first batch, so an incompatible table stops the subscription at once."""
-        await self._retrying(self.replica.applier)
+        the first batch, so an incompatible table stops the subscription at once. With a
+        member lock, first wait for it, without a deadline (cancel to give up)."""
+        await self._retrying(self.replica.acquire)
+
+    async def confirm_active(self) -> None:
+        """Raise :class:`~sync.processor.membership.MembershipLost` unless this worker still
+        holds the agency's member lock."""
+        await self.replica.confirm_held()
 
     async def _retrying(self, action: Callable[[], Awaitable[T]]) -> T:
         """Run ``action`` until it succeeds; transient errors wait with backoff, others raise."""

@@ -5,14 +5,16 @@ this subscriber reads are held back until all of them are there, and then applie
 replica transaction with the rest of the batch.
 
 What is held is not committed: the committed offset of a partition stays at its oldest held
-event, so a crash or a rebalance brings the held events again.
+event, so a crash or another worker taking over brings the held events again.
 
 Waiting has limits. A transaction with more events than ``max_events`` is applied as it comes
 (holding it would hold that much memory). A transaction still incomplete after ``max_wait``
 seconds is applied as far as it arrived: an event of it may have been dead-lettered before its
-transaction was known, or be read by another worker of the agency. And when the agency's
-partitions are shared between workers, nothing is held: no one worker sees a whole
-transaction.
+transaction was known.
+
+Holding needs one reader of all of the agency's partitions: the agency's active member, the
+only one that reads, and it reads every partition (:mod:`sync.processor.membership`). A caller
+that knows it reads only part passes ``whole=False``, and nothing is held.
 """
 
 from __future__ import annotations
@@ -58,6 +60,10 @@ class TransactionHoldback:
     @property
     def holding(self) -> bool:
         return bool(self._pending)
+
+    @property
+    def held_events(self) -> int:
+        return sum(len(p.deliveries) for p in self._pending.values())
 
     def admit(self, deliveries: Sequence[Delivery], whole: bool = True) -> list[Delivery]:
         """What to apply now: events that need no waiting, and every event of the

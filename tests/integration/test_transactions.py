@@ -3,57 +3,19 @@ key, but no reader of the replica ever sees part of it."""
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
 from collections.abc import Callable
 
-import psycopg
 import pytest
-from psycopg import sql
 
 from sync.contracts import load_contracts
 from sync.stack.demo import source_table_ddl
 from tests.fixtures.pipeline import Pipeline
+from tests.fixtures.replica_watch import ReplicaWatcher
 
 pytestmark = pytest.mark.integration
 
 TRANSACTIONS, ROWS_EACH = 20, 15
-
-
-class ReplicaWatcher(threading.Thread):
-    """Reads, again and again and each time in one snapshot, how many rows of each
-    transaction's label (the ward it writes) every watched table holds: ``seen`` counts
-    them by table initial and label (``ctx007``: citizens of transaction 7)."""
-
-    def __init__(self, dsn: str, tables: tuple[str, ...] = ("citizen",)) -> None:
-        super().__init__(daemon=True)
-        self.dsn, self.tables = dsn, tables
-        self.stop = threading.Event()
-        self.seen: list[Counter[str]] = []
-
-    def run(self) -> None:
-        with psycopg.connect(self.dsn, autocommit=True) as conn:
-            conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
-            while not self.stop.is_set():
-                seen: Counter[str] = Counter()
-                with conn.transaction():
-                    for table in self.tables:
-                        for ward, n in self._labels(conn, table):
-                            seen[f"{table[0]}{ward}"] = int(str(n))
-                self.seen.append(seen)
-
-    @staticmethod
-    def _labels(
-        conn: psycopg.Connection[tuple[object, ...]], table: str
-    ) -> list[tuple[object, ...]]:
-        query = sql.SQL(
-            "SELECT ward_code, count(*) FROM {} WHERE ward_code LIKE 'tx%%' GROUP BY ward_code"
-        ).format(sql.Identifier("population", table))
-        try:
-            with conn.transaction():  # the table appears with its first event
-                return conn.execute(query).fetchall()
-        except psycopg.errors.UndefinedTable:
-            return []
 
 
 def test_no_reader_sees_part_of_a_transaction(
