@@ -78,7 +78,8 @@ def _registry_options(command: F) -> F:
 
 @click.group()
 def schemas() -> None:
-    """Review Avro contracts: house rules, changes against the registry, and registration."""
+    """Write and review Avro contracts: scaffolding from a source table, house rules, changes
+    against the registry, and registration."""
 
 
 @schemas.command("lint")
@@ -90,8 +91,10 @@ def lint_command(schemas_dir: Path | None, as_json: bool) -> None:
     Each failure names its file and field: namespace vn.gov.<domain> matching the directory,
     a doc on the record and every field, a classification on every field (public, internal,
     personal, sensitive_personal), well-formed logical types, nullable fields as ["null", T]
-    with default null, lowercase snake_case names that are safe SQL identifiers, and key
-    fields present in the row with the same, non-null type.
+    with default null, lowercase snake_case names that are safe SQL identifiers, key
+    fields present in the row with the same, non-null type, no "TODO:" placeholder left by
+    `schemas scaffold`, and govsync.subject (where a field has it) one of personal_id,
+    tax_code, insurance_number.
     """
     from sync.contracts.lint import lint
 

@@ -11,7 +11,13 @@ what the replicas and the reviewers need:
   or fixed; a date is an int; timestamps are longs…);
 * a nullable field is ``["null", T]`` with default null, and no other union is allowed;
 * names are lowercase snake_case and safe SQL identifiers (no SQL reserved word);
-* every key field is in the row with the same type, and is not nullable.
+* every key field is in the row with the same type, and is not nullable;
+* no attribute still holds a placeholder of ``govsync schemas scaffold`` (text starting
+  ``TODO:``): a person writes each doc, chooses each classification and settles each
+  ``govsync.subject``;
+* ``govsync.subject``, where a field has it, is one of ``personal_id``, ``tax_code`` or
+  ``insurance_number``: the kind of identifier the field holds when it identifies a person
+  (:mod:`sync.contracts.attributes`). A field without it is not flagged.
 
 :func:`lint` checks a whole directory and reports every failure, each naming its file and
 field, instead of stopping at the first one as loading a contract does.

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeGuard
 
+from sync.contracts.attributes import SUBJECT_ATTRIBUTE, SUBJECT_KINDS, is_placeholder
 from sync.contracts.loader import CLASSIFICATIONS
 
 NAMESPACE_ROOT = "vn.gov"
@@ -47,6 +48,16 @@ LOGICAL_TYPES: dict[str, frozenset[str]] = {
     "local-timestamp-micros": frozenset({"long"}),
     "local-timestamp-nanos": frozenset({"long"}),
     "duration": frozenset({"fixed"}),
+}
+
+
+# attribute -> what a person writes in place of the scaffold's placeholder
+_RECORD_FILL = {"doc": "say what one record is and which system it comes from"}
+_FIELD_FILL = {
+    "doc": "say what the field holds, in words a subscriber understands",
+    "classification": f"choose one of {', '.join(CLASSIFICATIONS)}",
+    SUBJECT_ATTRIBUTE: f"name the identifier the field holds ({', '.join(SUBJECT_KINDS)}), "
+    "or remove the attribute if the field identifies no person",
 }
 
 
@@ -119,6 +130,7 @@ class SchemaRules:
 
     def _record(self, schema: dict[str, Any], field_path: str, enclosing_namespace: str) -> None:
         namespace = self._named(schema, field_path, enclosing_namespace)
+        self._placeholders(schema, field_path, _RECORD_FILL)
         if not _has_text(schema.get("doc")):
             name = str(schema.get("name", "")).rpartition(".")[2]
             self._issue(field_path, "doc", f"record {name!r} has no doc")
@@ -134,17 +146,11 @@ class SchemaRules:
             self._issue(field_path, "name", f"field name {problem}")
         if not _has_text(item.get("doc")):
             self._issue(field_path, "doc", "has no doc")
-        classification = item.get("classification")
-        if classification is None:
-            choices = ", ".join(CLASSIFICATIONS)
-            self._issue(field_path, "classification", f"has no classification ({choices})")
-        elif classification not in CLASSIFICATIONS:
-            choices = ", ".join(CLASSIFICATIONS)
-            self._issue(
-                field_path,
-                "classification",
-                f"classification {classification!r} is not one of {choices}",
-            )
+        unfilled = self._placeholders(item, field_path, _FIELD_FILL)
+        if "classification" not in unfilled:
+            self._classification(item.get("classification"), field_path)
+        if SUBJECT_ATTRIBUTE in item and SUBJECT_ATTRIBUTE not in unfilled:
+            self._subject(item[SUBJECT_ATTRIBUTE], field_path)
         if "logicalType" in item:
             self._issue(
                 field_path,
@@ -170,6 +176,35 @@ class SchemaRules:
                 f"default {json.dumps(item['default'])} is not a value of {show_type(avro_type)}",
             )
         self._type(avro_type, field_path, namespace)
+
+    def _placeholders(
+        self, item: dict[str, Any], field_path: str, fill: dict[str, str]
+    ) -> set[str]:
+        """Report each attribute still holding a scaffold placeholder; return their names."""
+        unfilled = {key for key, value in item.items() if is_placeholder(value)}
+        for key in sorted(unfilled):
+            what = fill.get(key, "write its value")
+            self._issue(field_path, "placeholder", f"{key} is still a placeholder: {what}")
+        return unfilled
+
+    def _classification(self, classification: Any, field_path: str) -> None:
+        choices = ", ".join(CLASSIFICATIONS)
+        if classification is None:
+            self._issue(field_path, "classification", f"has no classification ({choices})")
+        elif classification not in CLASSIFICATIONS:
+            self._issue(
+                field_path,
+                "classification",
+                f"classification {classification!r} is not one of {choices}",
+            )
+
+    def _subject(self, subject: Any, field_path: str) -> None:
+        if subject not in SUBJECT_KINDS:
+            self._issue(
+                field_path,
+                "attribute",
+                f"{SUBJECT_ATTRIBUTE} {subject!r} is not one of {', '.join(SUBJECT_KINDS)}",
+            )
 
     def _type(self, avro_type: Any, field_path: str, namespace: str) -> None:
         if isinstance(avro_type, list):
