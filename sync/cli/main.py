@@ -15,6 +15,7 @@ from sync.cli import (
     processor,
     registry,
     schemas,
+    schemas_scaffold,
     snapshot,
     status,
     up,
@@ -43,6 +44,7 @@ cli.add_command(status.status)
 cli.add_command(verify.verify)
 cli.add_command(snapshot.snapshot)
 cli.add_command(schemas.schemas)
+schemas.schemas.add_command(schemas_scaffold.scaffold)
 cli.add_command(audit.audit)
 audit.audit.add_command(audit_keys.keygen)
 audit.audit.add_command(audit_keys.prune)
