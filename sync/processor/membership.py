@@ -96,7 +96,6 @@ class MemberLock:
         cursor = await conn.execute(_HELD, (self.key >> 32, self.key & 0xFFFF_FFFF))
         if await cursor.fetchone() is None:
             raise MembershipLost(
-                f"group {self.group_id}: this worker's replica session no longer holds the "
-                "member lock",
+                f"the replica session no longer holds the member lock of {self.group_id}",
                 group_id=self.group_id,
             )

@@ -60,7 +60,7 @@ class ReplicaSession:
         if self._applier is None:
             if self.lock is not None:
                 raise MembershipLost(
-                    f"agency {self.agency}: the replica session holding the member lock is gone",
+                    "the replica session that held the member lock is gone",
                     agency=self.agency,
                 )
             self._applier = await self._connect()
@@ -85,7 +85,7 @@ class ReplicaSession:
         except (psycopg.Error, MembershipLost) as exc:
             await self.close()
             raise MembershipLost(
-                f"agency {self.agency}: the member lock is lost ({error_text(exc)})",
+                f"the member lock is lost ({error_text(exc)})",
                 agency=self.agency,
             ) from exc
 
