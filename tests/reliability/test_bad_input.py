@@ -181,10 +181,8 @@ def test_a_message_that_makes_decoding_raise_any_exception_is_dead_lettered_and_
         dead_letter_topic(f"{pipeline.name}.", "vss"),
     )
     odd, late = sorted(letters, key=lambda x: x.original.offset)
-    assert (odd.reason, odd.error) == (
-        "decode_error",
-        "SchemaParseException: unexpected error while decoding",
-    )
+    assert odd.reason == "decode_error"
+    assert "is not a usable Avro schema: SchemaParseException" in odd.error
     assert late.reason == "decode_error" and late.original.offset == odd.original.offset + 1
     assert "9223372036854775807" not in late.error
     assert processor.restarts == 0 and processor.popen.poll() is None, "the worker never died"
