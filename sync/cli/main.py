@@ -12,6 +12,7 @@ from sync.cli import (
     audit_report,
     connector,
     dlq,
+    manifest,
     processor,
     registry,
     schemas,
@@ -44,6 +45,7 @@ cli.add_command(status.status)
 cli.add_command(verify.verify)
 cli.add_command(snapshot.snapshot)
 cli.add_command(schemas.schemas)
+cli.add_command(manifest.manifest)
 schemas.schemas.add_command(schemas_scaffold.scaffold)
 cli.add_command(audit.audit)
 audit.audit.add_command(audit_keys.keygen)
