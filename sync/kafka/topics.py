@@ -4,6 +4,7 @@ topics pick their own count, and a key's partition depends on it)."""
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable, Mapping
 
 from confluent_kafka import KafkaError, KafkaException
@@ -12,6 +13,10 @@ from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-def
 from sync.errors import ConfigError
 
 log = logging.getLogger(__name__)
+
+# seconds for a created topic to reach every broker: a Kafka cluster answers CreateTopics once
+# its controller has the topic, and a broker asked a moment later may not know it yet
+PROPAGATION_TIMEOUT = 10.0
 
 
 KafkaClient = str | Mapping[str, str]
@@ -50,9 +55,20 @@ def ensure_topics(
 
 
 def topic_ids(kafka: KafkaClient, topics: Iterable[str]) -> dict[str, str]:
-    """Each topic's id, which changes when a topic is deleted and created again."""
+    """Each topic's id, which changes when a topic is deleted and created again. A topic
+    just created may still be unknown to the broker asked; it is asked again until
+    :data:`PROPAGATION_TIMEOUT`."""
     from confluent_kafka import TopicCollection
 
     admin = AdminClient(client_config(kafka))
-    futures = admin.describe_topics(TopicCollection(list(topics)))
-    return {name: str(future.result(timeout=30).topic_id) for name, future in futures.items()}
+    names = list(topics)
+    deadline = time.monotonic() + PROPAGATION_TIMEOUT
+    while True:
+        futures = admin.describe_topics(TopicCollection(names))
+        try:
+            return {name: str(f.result(timeout=30).topic_id) for name, f in futures.items()}
+        except KafkaException as exc:
+            unknown = exc.args[0].code() == KafkaError.UNKNOWN_TOPIC_OR_PART
+            if not unknown or time.monotonic() > deadline:
+                raise
+        time.sleep(0.2)
