@@ -84,3 +84,13 @@ def test_a_member_that_dies_while_starting_stops_the_others(tmp_path: Path) -> N
         supervisor.start_together([good, broken])
     assert supervisor.processes == {}
     assert (tmp_path / "node-1.term").exists()  # it was asked to stop, not left behind
+
+
+def test_kill_all_leaves_nothing_and_waits_for_no_shutdown(tmp_path: Path) -> None:
+    names = ["node-1", "node-2"]
+    supervisor = Supervisor()
+    started = supervisor.start_together([member(tmp_path, n, names, "kafka", 30) for n in names])
+    supervisor.kill_all()
+    assert [m.popen.returncode for m in started] == [-9, -9]
+    assert supervisor.processes == {}
+    assert not any((tmp_path / f"{n}.term").exists() for n in names)  # no SIGTERM first
