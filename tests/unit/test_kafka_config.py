@@ -4,12 +4,14 @@ jar cache: where it is, and the error a machine without Maven or Java gets."""
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
 import pytest
 
 from sync.errors import StackError
 from sync.stack.kafka import KafkaCluster
+from sync.stack.kafka import cluster as cluster_module
 from sync.stack.kafka.jars import ensure_jars, jars_dir, java_binary, kafka_version
 from sync.stack.kafka.properties import render_properties, server_properties
 
@@ -78,6 +80,14 @@ def test_the_cluster_id_is_made_once_and_kept(cluster: KafkaCluster) -> None:
     first = cluster.cluster_id
     assert len(first) == 22  # Kafka's Uuid: 16 bytes in URL-safe base64, unpadded
     assert KafkaCluster(cluster.root, cluster.nodes).cluster_id == first
+
+
+def test_a_cluster_id_never_reads_as_a_command_line_option(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ids = iter([uuid.UUID(bytes=b"\xfb" + bytes(15)), uuid.UUID(bytes=bytes(16))])
+    monkeypatch.setattr(cluster_module.uuid, "uuid4", lambda: next(ids))
+    assert cluster_module._new_cluster_id() == "AAAAAAAAAAAAAAAAAAAAAA"  # the first was "-wAA…"
 
 
 def test_the_jar_cache_is_outside_the_repository_and_named_by_the_pin(

@@ -84,8 +84,7 @@ class KafkaCluster:
         path = self.root / "cluster.id"
         if not path.exists():
             self.root.mkdir(parents=True, exist_ok=True)
-            # Kafka's Uuid text form: URL-safe base64 of 16 random bytes, without padding
-            path.write_text(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))
+            path.write_text(_new_cluster_id())
         return path.read_text().strip()
 
     def prepare(self) -> None:
@@ -201,6 +200,16 @@ class KafkaCluster:
             if node.name == name:
                 return node
         raise StackError(f"the Kafka cluster has no node named {name!r}")
+
+
+def _new_cluster_id() -> str:
+    """Kafka's Uuid text form: URL-safe base64 of 16 random bytes, without padding. Like
+    Kafka's own ``Uuid.randomUuid`` it never starts with '-', which a command line would take
+    for an option."""
+    while True:
+        text = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not text.startswith("-"):
+            return text
 
 
 def _main_class(jars: Path, candidates: Sequence[str]) -> str:
