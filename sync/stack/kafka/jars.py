@@ -5,7 +5,7 @@ The cache is ``$GOVSYNC_KAFKA_CACHE`` or ``~/.cache/govsync`` (``$XDG_CACHE_HOME
 its ``kafka-<version>-<pom digest>/`` holds every runtime jar, so a changed pom gets a fresh
 directory. Maven writes into a temporary directory that is renamed into place when complete,
 under a file lock, so a reader never sees half a set and two first uses do not fetch twice.
-Run ``python -m sync.stack.kafka.jars`` to fetch ahead of time (CI, an offline laptop).
+Run ``python -m sync.stack.kafka`` to fetch ahead of time (CI, an offline laptop).
 """
 
 from __future__ import annotations
@@ -129,7 +129,3 @@ def _fetch(target: Path) -> None:
 def classpath(directory: Path) -> str:
     """The JVM's class path: every jar of ``directory``."""
     return str(directory / "*")
-
-
-if __name__ == "__main__":
-    print(ensure_jars())
