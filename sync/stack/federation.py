@@ -25,6 +25,7 @@ from sync.contracts import Contract, load_contracts
 from sync.errors import ConfigError
 from sync.kafka import ensure_topics
 from sync.policy import DEMO_MANIFEST, load_manifest
+from sync.stack.audit_setup import prepare_audit
 from sync.stack.broker import Broker, EmbeddedBroker
 from sync.stack.demo import load_demo, sources
 from sync.stack.description import DatabaseEntry, StackDescription
@@ -131,6 +132,9 @@ class EmbeddedFederation:
         self._start_registry()
         if self.options.with_pipeline:
             self._load_demo()
+            audit = prepare_audit(
+                self.postgres.dsn(AUDIT_DB), self.subscribers, self.options.data_dir / "audit"
+            )
             topics = [c.topic for c in load_contracts().values()]
             ensure_topics(
                 self.broker.bootstrap, topics, self.options.partitions, self.broker.replication
@@ -142,19 +146,19 @@ class EmbeddedFederation:
                     )
                 )
             for agency, subscribed in self.subscribers.items():
-                self.supervisor.start(
-                    processor_spec(
-                        self.kafka,
-                        agency,
-                        self.replica_dsn(agency),
-                        subscribed,
-                        self.logs,
-                        self.options.data_dir / "processors" / agency,
-                        manifest=DEMO_MANIFEST,
-                        hash_keys_file=self.hash_keys_file,
-                        audit_dsn=self.postgres.dsn(AUDIT_DB),
-                    )
+                spec = processor_spec(
+                    self.kafka,
+                    agency,
+                    self.replica_dsn(agency),
+                    subscribed,
+                    self.logs,
+                    self.options.data_dir / "processors" / agency,
+                    manifest=DEMO_MANIFEST,
+                    hash_keys_file=self.hash_keys_file,
+                    audit_dsn=audit.writer_dsns[agency],  # its own chain, nothing else
                 )
+                spec.env["GOVSYNC_AUDIT_SIGNING_KEY_FILE"] = str(audit.signing_keys[agency])
+                self.supervisor.start(spec)
         self._ready = True
         self._describe()
         assert self.description is not None

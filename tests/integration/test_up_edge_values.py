@@ -5,6 +5,8 @@ projection, or -- where its contract cannot carry the value -- is dead-lettered 
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -33,6 +35,7 @@ EDGES = [
     ("1990-02-28", "294276-12-31 23:59:59+00", False),  # past an Avro long: dead-lettered
 ]
 ARRIVAL_SECONDS = 10.0
+GOVSYNC = [sys.executable, "-m", "sync.cli"]
 
 
 def citizen(personal_id: str, born: str, updated: str) -> dict[str, Any]:
@@ -131,6 +134,26 @@ def test_edge_values_on_govsync_up_never_stop_the_feed(server_dir: Path) -> None
                 assert receivers and lacking == receivers
         now = StackDescription.read(data_dir).process("connector-population")
         assert (now.pid, now.restarts) == (connector.pid, 0), "the connector never restarted"
+        # every disclosure was written by the agency's own role, signed by its processor, and
+        # passes the checkpoints published to the broker
+        audited = subprocess.run(
+            [
+                *GOVSYNC,
+                "audit",
+                "verify",
+                "--data-dir",
+                str(data_dir),
+                "--trusted-keys",
+                str(data_dir / "audit" / "trusted_keys.pem"),
+                "--bootstrap",
+                stack.bootstrap,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert audited.returncode == 0, audited.stdout + audited.stderr
+        assert "NOT checked" not in audited.stdout
         pids = [p.pid for p in StackDescription.read(data_dir).processes]
     except BaseException:
         up.kill()
