@@ -10,6 +10,12 @@ A TRUNCATE becomes one truncate event (op ``t``, no key, no images) per captured
 names, at its own position in the transaction. pgoutput lists every truncated table it
 publishes, those reached through CASCADE included, so the options (CASCADE, RESTART IDENTITY)
 change nothing for replicas: they hold no sequences.
+
+Row changes of captured tables take a fast path: ``pgoutput.scan_change`` leaves their values as
+raw bytes and a ``values.TupleLoader`` kept per relation converts each tuple at once. Whatever
+that path does not take (a message that would not decode, a relation not yet described, text
+that is not UTF-8) goes through ``pgoutput.decode_message`` and ``values.read_text`` value by
+value, which give the same events and name the problem.
 """
 
 from __future__ import annotations
@@ -18,12 +24,11 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from connectors.postgres import pgoutput
-from connectors.postgres.values import convert_text
+from connectors.postgres.values import TupleLoader, read_text
 from sync.errors import DecodeError
-from sync.temporal import Uncarried
 from sync.types import ChangeEvent, Lsn, Op, Position, TableRef
 
 
@@ -48,6 +53,37 @@ class DecodedBatch:
 
 
 @dataclass
+class _Plan:
+    """How the fast path reads the tuples of one captured relation."""
+
+    table: TableRef
+    keys: tuple[str, ...]
+    names: tuple[str, ...]
+    loader: TupleLoader
+
+    def row(
+        self, values: pgoutput.RawTuple | None, previous: Mapping[str, Any] | None
+    ) -> dict[str, Any]:
+        """As :meth:`ChangeDecoder._row`; ValueError (quoting nothing) when the values do not
+        match the columns or some text is not UTF-8: the strict path then reports it."""
+        if values is None or len(values) != len(self.names):
+            raise ValueError("tuple and relation differ in columns")
+        if pgoutput.UNCHANGED_TOAST not in values:
+            texts = cast(list[bytes | None], values)
+            return dict(zip(self.names, self.loader.load(texts), strict=True))
+        loadable = [None if v is pgoutput.UNCHANGED_TOAST else v for v in values]
+        row = dict(zip(self.names, self.loader.load(loadable), strict=True))
+        for name, value in zip(self.names, values, strict=True):
+            if value is pgoutput.UNCHANGED_TOAST:
+                known = previous is not None and previous.get(name) is not None
+                row[name] = previous[name] if known else UNCHANGED  # type: ignore[index]
+        return row
+
+
+_Rows = tuple[str, TableRef, tuple[str, ...], dict[str, Any] | None, dict[str, Any] | None]
+
+
+@dataclass
 class _Transaction:
     xid: int
     commit_lsn: Lsn
@@ -62,6 +98,7 @@ class ChangeDecoder:
         self.source = source
         self.key_columns = dict(key_columns)
         self.relations = pgoutput.RelationCache()
+        self._plans: dict[int, _Plan | None] = {}  # None: a relation this decoder does not capture
 
     def decode(self, messages: Iterable[tuple[Lsn, bytes]]) -> DecodedBatch:
         """The events of ``messages``, or :class:`DecodeError` naming the WAL position of the
@@ -71,10 +108,48 @@ class ChangeDecoder:
         txn: _Transaction | None = None
         for lsn, data in messages:
             try:
-                txn = self._on_message(batch, txn, pgoutput.decode_message(data))
+                if txn is not None and (rows := self._read_change(data)) is not None:
+                    self._on_rows(txn, *rows)
+                else:
+                    txn = self._on_message(batch, txn, pgoutput.decode_message(data))
             except DecodeError as exc:
                 raise _located(exc, lsn) from None
         return batch
+
+    def _read_change(self, data: bytes) -> _Rows | None:
+        """The rows of a change to a captured table, for :meth:`_on_rows`; None leaves the
+        message to the strict path."""
+        scanned = pgoutput.scan_change(data)
+        if scanned is None:
+            return None
+        kind, oid, _, old, new = scanned
+        plan = self._plans[oid] if oid in self._plans else self._plan(oid)
+        if plan is None:
+            return None
+        try:
+            if kind == "I":
+                before, after = None, plan.row(new, None)
+            elif kind == "U":
+                before = plan.row(old, None) if old else None
+                after = plan.row(new, before)
+            else:
+                before, after = plan.row(old, None), None
+        except ValueError:
+            return None
+        return kind, plan.table, plan.keys, before, after
+
+    def _plan(self, oid: int) -> _Plan | None:
+        if oid not in self.relations:
+            return None  # decode_message's path reports it
+        relation = self.relations.get(oid)
+        table = TableRef(relation.namespace, relation.name)
+        keys = self.key_columns.get(table)
+        plan = None
+        if keys is not None:
+            loader = TupleLoader([column.type_oid for column in relation.columns])
+            plan = _Plan(table, keys, relation.column_names, loader)
+        self._plans[oid] = plan
+        return plan
 
     def _on_message(
         self, batch: DecodedBatch, txn: _Transaction | None, message: pgoutput.Message
@@ -90,6 +165,7 @@ class ChangeDecoder:
             return None
         if isinstance(message, pgoutput.Relation):
             self.relations.add(message)
+            self._plans.pop(message.oid, None)
             if TableRef(message.namespace, message.name) in self.key_columns:
                 at = Position(txn.commit_lsn, len(txn.events) + 1) if txn else _START
                 batch.relations.append((at, message))
@@ -121,11 +197,29 @@ class ChangeDecoder:
         if keys is None:
             return  # published but not captured by this connector
         if isinstance(message, pgoutput.Insert):
-            after = self._row(relation, message.new, None)
-            self._emit(txn, Op.CREATE, table, keys, None, after)
+            self._on_rows(txn, "I", table, keys, None, self._row(relation, message.new, None))
         elif isinstance(message, pgoutput.Update):
             before = self._row(relation, message.old, None) if message.old else None
             after = self._row(relation, message.new, before)
+            self._on_rows(txn, "U", table, keys, before, after)
+        else:
+            self._on_rows(txn, "D", table, keys, self._row(relation, message.old, None), None)
+
+    def _on_rows(
+        self,
+        txn: _Transaction,
+        kind: str,
+        table: TableRef,
+        keys: tuple[str, ...],
+        before: dict[str, Any] | None,
+        after: dict[str, Any] | None,
+    ) -> None:
+        """The events of an Insert, Update or Delete (``kind``) whose rows are read."""
+        if kind == "I":
+            assert after is not None
+            self._emit(txn, Op.CREATE, table, keys, None, after)
+        elif kind == "U":
+            assert after is not None
             old_key = _key_of(before, keys, table) if before else None
             if old_key is not None and old_key != _key_of(after, keys, table):
                 self._emit(txn, Op.DELETE, table, keys, before, None)
@@ -134,7 +228,6 @@ class ChangeDecoder:
                 old = before if _is_full(before, keys) else None
                 self._emit(txn, Op.UPDATE, table, keys, old, after)
         else:
-            before = self._row(relation, message.old, None)
             self._emit(txn, Op.DELETE, table, keys, before, None)
 
     def _emit(
@@ -201,20 +294,10 @@ class ChangeDecoder:
                     column=column.name,
                 )
             else:
-                row[column.name] = _read_text(column, value)
+                # text that does not read as its type is Uncarried, which the contract refuses
+                # to encode, so that change alone is dead-lettered
+                row[column.name] = read_text(column.type_oid, value)
         return row
-
-
-def _read_text(column: pgoutput.Column, text: str) -> Any:
-    """``text`` as a value of its column's type; text that does not read as one is
-    :class:`~sync.temporal.Uncarried`, which the contract refuses to encode, so that change
-    alone is dead-lettered."""
-    try:
-        return convert_text(column.type_oid, text)
-    except (DecodeError, ValueError, ArithmeticError, RecursionError):
-        # convert_text makes most bad text Uncarried itself; this is for what it lets through,
-        # such as an array literal nested far deeper than PostgreSQL's 6 dimensions
-        return Uncarried(text, f"text that does not read as PostgreSQL type oid {column.type_oid}")
 
 
 def _name(relation: pgoutput.Relation) -> str:

@@ -18,15 +18,27 @@ or a value no contract type can carry, becomes :class:`~sync.temporal.Uncarried`
 not the place to refuse a committed row, and one bad value must not stop a whole batch. The
 contract layer refuses to encode it, naming the field, and the connector dead-letters that one
 change. Messages never quote the text: column values are personal data.
+
+:class:`TupleLoader` is the connector's fast path to the same values: it converts the raw bytes
+of a whole tuple in one call of psycopg's C loaders and falls back, value by value, to
+:func:`read_text` for whatever those loaders cannot read or would read differently.
 """
 
 from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from datetime import UTC
 from decimal import Decimal
 from typing import Any, Final
+
+from psycopg.adapt import AdaptersMap, Transformer
+from psycopg.pq import Format
+from psycopg.types.datetime import DateLoader, TimeLoader, TimestampLoader, TimestamptzLoader
+from psycopg.types.numeric import NumericLoader
+from psycopg.types.string import TextLoader
+from psycopg.types.uuid import UUIDLoader
 
 from sync.errors import DecodeError
 from sync.temporal import Uncarried, parse_date, parse_time, parse_timestamp, parse_timestamptz
@@ -221,3 +233,118 @@ class _ArrayParser:
         if not quoted and raw.upper() == "NULL":
             return None
         return self._convert(_ESCAPE.sub(r"\1", raw))
+
+
+def read_text(type_oid: int, text: str) -> Any:
+    """:func:`convert_text`, with text that does not read as its type made
+    :class:`~sync.temporal.Uncarried` whatever the reason: ``convert_text`` makes most bad text
+    Uncarried itself; this is for what it lets through, such as an array literal nested far
+    deeper than PostgreSQL's 6 dimensions."""
+    try:
+        return convert_text(type_oid, text)
+    except (DecodeError, ValueError, ArithmeticError, RecursionError):
+        return Uncarried(text, f"text that does not read as PostgreSQL type oid {type_oid}")
+
+
+# -- whole tuples at once ------------------------------------------------------------------------
+
+TEXT: Final = 25
+
+# psycopg's C loaders of these types read the connector's session's output (ISO DateStyle, UTC
+# when there is no connection) as convert_text does, but they are lenient: any non-digit
+# separates fields, and a timestamptz pushed past year 9999 by its offset keeps that offset.
+# A value keeps their result only when its text has PostgreSQL's ISO shape (these patterns:
+# ASCII, four-digit years, no BC, no infinity) and a timestamptz came out in UTC; any other text
+# takes convert_text's path, which also carries what Python's types cannot.
+_ISO_DATE: Final = rb"\d{4}-\d\d-\d\d"
+_ISO_TIME: Final = rb"\d\d:\d\d:\d\d(?:\.\d{1,6})?"
+_SHAPES: Final[dict[int, Callable[[bytes], object]]] = {
+    1082: re.compile(_ISO_DATE).fullmatch,
+    1083: re.compile(_ISO_TIME).fullmatch,
+    1114: re.compile(_ISO_DATE + b" " + _ISO_TIME).fullmatch,
+    1184: re.compile(_ISO_DATE + b" " + _ISO_TIME + rb"[+-]\d\d(?::\d\d){0,2}").fullmatch,
+    2950: re.compile(rb"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}").fullmatch,
+}
+
+_ADAPTERS: Final = AdaptersMap()  # its own, so that adapters registered elsewhere change nothing
+for _oid, _loader in (
+    (TEXT, TextLoader),  # strict UTF-8, like the text values of the reference decoder
+    (1082, DateLoader),
+    (1083, TimeLoader),
+    (1114, TimestampLoader),
+    (1184, TimestamptzLoader),
+    (1700, NumericLoader),  # Decimal(text), as convert_text
+    (2950, UUIDLoader),
+):
+    _ADAPTERS.register_loader(_oid, _loader)
+
+_LOADED: Final = frozenset(_SHAPES) | {1700}  # by their own psycopg loader; the rest as text
+_KEPT_AS_TEXT: Final = frozenset(oid for oid, convert in _SCALARS.items() if convert is _keep)
+_FAILED: Final = object()
+
+
+class TupleLoader:
+    """Converts the column values of tuples of one relation, given as the raw UTF-8 bytes of
+    their text (None for NULL), to exactly the values :func:`read_text` gives them.
+
+    One call of psycopg's C loaders converts the text types, numeric, dates, times,
+    timestamps and uuids of a whole tuple; the other types are read as text and converted by
+    :func:`read_text`. Not thread-safe: one per relation of one decoder."""
+
+    __slots__ = ("_checked", "_converted", "_loader_oids", "_loaders", "_oids", "_transformer")
+
+    def __init__(self, type_oids: Sequence[int]) -> None:
+        self._oids = tuple(type_oids)
+        self._loader_oids = tuple(oid if oid in _LOADED else TEXT for oid in self._oids)
+        self._transformer = Transformer(_ADAPTERS)
+        self._transformer.set_loader_types(self._loader_oids, Format.TEXT)
+        self._loaders = [
+            self._transformer.get_loader(o, Format.TEXT).load for o in self._loader_oids
+        ]
+        columns = list(enumerate(self._oids))
+        self._checked = [(i, oid, _SHAPES[oid]) for i, oid in columns if oid in _SHAPES]
+        self._converted = [
+            (i, oid)
+            for i, oid in columns
+            if oid not in _LOADED
+            and oid not in _KEPT_AS_TEXT
+            and (oid in _SCALARS or oid in _ARRAYS)
+        ]
+
+    def load(self, raw: Sequence[bytes | None]) -> list[Any]:
+        """The values of one tuple. Raises ValueError (a UnicodeDecodeError) when some text
+        is not UTF-8, which the caller reports as the reference decoder does."""
+        try:
+            loaded = self._transformer.load_sequence(raw)
+        except Exception:  # noqa: BLE001 -- psycopg's errors quote the value: never re-raised
+            loaded = None
+        values = list(loaded) if loaded is not None else self._load_each(raw)
+        for i, oid, shaped in self._checked:
+            text = raw[i]
+            if text is None:
+                continue
+            value = values[i]
+            if value is _FAILED or not shaped(text) or (oid == 1184 and value.tzinfo is not UTC):
+                values[i] = read_text(oid, text.decode())
+        for i, oid in self._converted:
+            if values[i] is not None:
+                values[i] = read_text(oid, values[i])
+        return values
+
+    def _load_each(self, raw: Sequence[bytes | None]) -> list[Any]:
+        """The values one by one, after psycopg refused the tuple. What it cannot load is
+        decoded here, outside the ``except``, so that no psycopg error (which quotes the
+        value) is chained to what is raised after; dates and times are left to the checks."""
+        values: list[Any] = []
+        for load, text in zip(self._loaders, raw, strict=True):
+            try:
+                values.append(None if text is None else load(text))
+            except Exception:  # noqa: BLE001 -- as above
+                values.append(_FAILED)
+        for i, text in enumerate(raw):
+            oid = self._oids[i]
+            if values[i] is not _FAILED or oid in _SHAPES or text is None:
+                continue
+            decoded = text.decode()  # the text loader failed: not UTF-8, and this raises
+            values[i] = decoded if self._loader_oids[i] == TEXT else read_text(oid, decoded)
+        return values
