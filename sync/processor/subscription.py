@@ -25,7 +25,7 @@ import psycopg
 
 from sync.audit import AuditTrail, Disclosure
 from sync.contracts import Contract
-from sync.errors import SubscriptionStopped, is_retryable
+from sync.errors import AuditError, SubscriptionStopped, is_retryable
 from sync.kafka.deadletter import DeadLetter, DeadLetterPublisher
 from sync.metrics import ProcessorMetrics
 from sync.policy import Projection
@@ -270,16 +270,26 @@ class Subscription:
         return {(letter.topic, letter.partition, letter.offset) for letter in letters}
 
     async def _record(self, disclosures: list[Disclosure]) -> None:
-        if self._audit is None:
-            assert self.audit_dsn is not None
-            self._audit = await AuditTrail.open(self.audit_dsn, self.agency)
+        """Append the disclosures to the agency's chain. An audit store that refuses for good
+        (not initialised, a role without the grant) stops the subscription: nothing may be
+        disclosed without its record."""
         started = time.monotonic()
         try:
+            if self._audit is None:
+                assert self.audit_dsn is not None
+                self._audit = await AuditTrail.open(self.audit_dsn, self.agency)
             written = await self._audit.record(disclosures)
-        except psycopg.Error:
-            await self._audit.close()
-            self._audit = None
-            raise
+        except (psycopg.Error, AuditError) as exc:
+            if self._audit is not None:
+                await self._audit.close()
+                self._audit = None
+            if is_retryable(exc):
+                raise
+            raise SubscriptionStopped(
+                f"the disclosure audit refuses to record: {exc}; fix the audit store "
+                "(govsync audit init) and restart the worker",
+                agency=self.agency,
+            ) from exc
         self.metrics.audit_write_seconds.labels(self.agency).observe(time.monotonic() - started)
         self.metrics.audit_entries.labels(self.agency).inc(written)
         self.metrics.audit_duplicates.labels(self.agency).inc(len(disclosures) - written)
