@@ -69,7 +69,9 @@ class StackDescription:
         return path
 
     @classmethod
-    def read(cls, path: Path) -> StackDescription:
+    def read(cls, path: Path | str) -> StackDescription:
+        """The description in ``path``: stack.json itself or the directory holding it."""
+        path = Path(path)
         if path.is_dir():
             path = path / FILE_NAME
         try:
