@@ -35,9 +35,9 @@ console = Console()
     type=click.Choice(["memory", "s3"]),
     default="memory",
     show_default=True,
-    help="Where the broker keeps topics. s3: on a local S3 server (moto, from the dev extra), "
-    "so they outlive a broker restart (a batch in flight may still be lost, see the README); "
-    "they are forgotten when the stack stops.",
+    help="Where the Tansu broker keeps topics. s3: on a local S3 server (moto, from the s3 "
+    "extra), so they outlive a broker restart (a batch in flight may still be lost, see "
+    "docs/operations.md); they are forgotten when the stack stops.",
 )
 @click.option(
     "--broker",

@@ -4,7 +4,7 @@ Tansu keeps topics, offsets and group state as objects in one bucket, so with th
 they survive a broker restart. moto keeps the objects in its own process memory: they last as
 long as this server does, not across a stop of the whole stack. Tansu 0.6 on ``s3://`` can
 still lose an idempotent batch that was in flight when it died (it answers the retry as a
-duplicate without having stored it); see the README's known limits.
+duplicate without having stored it); see docs/operations.md (the embedded broker's limits).
 """
 
 from __future__ import annotations
