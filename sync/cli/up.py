@@ -54,8 +54,9 @@ def up(
     broker_storage: Literal["memory", "s3"],
     broker: Literal["tansu", "kafka"],
 ) -> None:
-    """Start PostgreSQL, the broker, the registry, the population connector and a
-    subscriber's processor; stop them all on Ctrl-C."""
+    """Start the embedded federation -- PostgreSQL with the five demo sources and a replica
+    per subscribing agency, the broker, the registry, a connector per source and a processor
+    per subscribing agency -- and stop them all on Ctrl-C."""
     data_dir = data_dir or Path(tempfile.mkdtemp(prefix="govsync-"))
     stopping = {"now": False}
 
