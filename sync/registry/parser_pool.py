@@ -16,6 +16,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import os
+import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -114,9 +117,26 @@ class ParserPool:
         if self.workers == 0:
             return ThreadPoolExecutor(max_workers=1, thread_name_prefix="registry-parser")
         context = multiprocessing.get_context("spawn")
-        return ProcessPoolExecutor(max_workers=self.workers, mp_context=context)
+        return ProcessPoolExecutor(
+            max_workers=self.workers,
+            mp_context=context,
+            initializer=_exit_with_parent,
+            initargs=(os.getpid(),),
+        )
 
     def _replace(self, broken: Executor) -> None:
         if self._executor is broken:
             self._executor = None
         broken.shutdown(wait=False, cancel_futures=True)
+
+
+def _exit_with_parent(parent: int) -> None:
+    """A worker leaves as soon as the registry process that spawned it is gone, even when
+    that process was killed and could not shut its pool down."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="govsync-parent-watch", daemon=True).start()
