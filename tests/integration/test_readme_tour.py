@@ -13,7 +13,7 @@ import pytest
 
 from sync.stack.ports import wait_until
 from sync.stack.postgres import bin_dir
-from tests.integration.test_up import described, start_up, stop
+from tests.integration.test_up import abort, described, start_up, stop
 
 pytestmark = pytest.mark.integration
 
@@ -57,7 +57,7 @@ def test_the_readme_tour_runs_as_written(server_dir: Path) -> None:
                 wait_until(shown, 30, f"the tour's `{command}`")
         pids = [p.pid for p in described(data_dir).processes]
     except BaseException:
-        up.kill()
+        abort(up)
         raise
     stop(up, pids)
 

@@ -55,6 +55,16 @@ def count(dsn: str, query: str) -> int:
     return int(row[0]) if row else 0
 
 
+def abort(up: subprocess.Popen[bytes]) -> None:
+    """After a failure: stop ``govsync up`` and everything it started, as Ctrl-C would; kill it
+    only if that does not end it."""
+    up.send_signal(signal.SIGINT)
+    try:
+        up.wait(90)
+    except subprocess.TimeoutExpired:
+        abort(up)
+
+
 def stop(up: subprocess.Popen[bytes], pids: list[int]) -> None:
     up.send_signal(signal.SIGINT)
     assert up.wait(120) == 0
@@ -117,7 +127,7 @@ def test_up_runs_supervises_stops_and_resumes(server_dir: Path) -> None:
         )
         pids = [p.pid for p in StackDescription.read(data_dir).processes]
     except BaseException:
-        up.kill()
+        abort(up)
         raise
     stop(up, pids)
 
@@ -141,6 +151,6 @@ def test_up_runs_supervises_stops_and_resumes(server_dir: Path) -> None:
         assert log.count("snapshot of public.citizen starts") == 1, "nothing is snapshotted twice"
         pids = [p.pid for p in StackDescription.read(data_dir).processes]
     except BaseException:
-        up.kill()
+        abort(up)
         raise
     stop(up, pids)

@@ -20,7 +20,7 @@ from sync.policy import Projection, load_manifest, read_hash_keys
 from sync.stack.description import StackDescription
 from sync.stack.ports import wait_until
 from sync.temporal import register_pg_adapters
-from tests.integration.test_up import described, start_up, stop
+from tests.integration.test_up import abort, described, start_up, stop
 
 pytestmark = pytest.mark.integration
 
@@ -156,6 +156,6 @@ def test_edge_values_on_govsync_up_never_stop_the_feed(server_dir: Path) -> None
         assert "NOT checked" not in audited.stdout
         pids = [p.pid for p in StackDescription.read(data_dir).processes]
     except BaseException:
-        up.kill()
+        abort(up)
         raise
     stop(up, pids)
