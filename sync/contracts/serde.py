@@ -1,8 +1,14 @@
 """ChangeEvent <-> Confluent-framed Avro bytes.
 
 The Confluent wire format is a zero magic byte, the schema id as a 4-byte big-endian integer,
-then the Avro binary body. Encoding uses fastavro's schemaless writer on the hot path; decoding
-resolves the writer's schema (fetched by id) against our reader schema.
+then the Avro binary body. Decoding resolves the writer's schema (fetched by id) against our
+reader schema.
+
+Encoding, the connector's hot path, writes the envelope in pieces: the rows with a
+:class:`~sync.contracts.row_writer.RowWriter`, and ``source`` and ``transaction`` from bytes
+kept per transaction (only the event's index and the processing time differ between the events
+of a transaction). A row the row writer leaves to fastavro sends the whole envelope through
+fastavro's schemaless writer, which gives the same bytes and refuses what does not fit.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from fastavro.schema import SchemaParseException
 from sync import __version__
 from sync.contracts.envelope import envelope_schema
 from sync.contracts.loader import Contract
+from sync.contracts.row_writer import LONG_MAX, LONG_MIN, RowWriter, avro_long, avro_string
 from sync.errors import ContractError, DecodeError
 from sync.temporal import Uncarried, install_avro_readers
 from sync.types import ChangeEvent, Lsn, Op, Position, TableRef
@@ -41,6 +48,9 @@ _UNDECODABLE = (
 )
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_NULL, _SECOND = b"\x00", b"\x02"  # union branches 0 and 1
+_OPS = {op.value: avro_string(op.value) for op in Op}
+_SOURCE_CACHE_SIZE = 4096  # transactions x tables whose source bytes are kept
 
 SchemaLookup = Callable[[int], Mapping[str, Any]]
 
@@ -72,15 +82,24 @@ class EventCodec:
         self._key_parsed = fastavro.parse_schema(contract.key_schema)
         self._writers: dict[int, Any] = {}
         install_avro_readers()  # dates and times beyond Python's range decode as they are carried
+        # the row record exactly as fastavro parsed it inside the envelope (the before branch)
+        envelope: Any = self._value_parsed
+        self._row_writer = RowWriter(envelope["fields"][0]["type"][1])
+        self._key_writer = RowWriter(self._key_parsed)
+        self._sources: dict[tuple[Any, ...], tuple[bytes, bytes]] = {}
+        self._counts: tuple[Mapping[str, int], dict[str, int], bytes] | None = None
+        self._now: tuple[int, bytes] = (-1, b"")
 
     def encode(self, event: ChangeEvent, key_id: int, value_id: int) -> tuple[bytes | None, bytes]:
         """(key bytes, value bytes) for ``event``, framed with the registered schema ids. A
         truncate concerns no one row: it has no key (None), as in Debezium."""
-        key_buf, value_buf = io.BytesIO(), io.BytesIO()
         try:
-            if event.op is not Op.TRUNCATE:
-                fastavro.schemaless_writer(key_buf, self._key_parsed, dict(event.key))
-            fastavro.schemaless_writer(value_buf, self._value_parsed, self._to_record(event))
+            key = None if event.op is Op.TRUNCATE else frame(key_id, self._key_bytes(event.key))
+            value = self._envelope_bytes(event, value_id)
+            if value is None:
+                buf = io.BytesIO()
+                fastavro.schemaless_writer(buf, self._value_parsed, self._to_record(event))
+                value = frame(value_id, buf.getvalue())
         except Exception:  # noqa: BLE001 -- fastavro raises whatever the value makes it raise
             # fastavro's message quotes the whole row: name the field, never the values
             field, problem = self._misfit(event)
@@ -89,8 +108,88 @@ class EventCodec:
                 contract=self.contract.topic,
                 field=field,
             ) from None
-        key = None if event.op is Op.TRUNCATE else frame(key_id, key_buf.getvalue())
-        return key, frame(value_id, value_buf.getvalue())
+        return key, value
+
+    def _key_bytes(self, key: Mapping[str, Any]) -> bytes:
+        written = self._key_writer.write(key)
+        if written is None:
+            buf = io.BytesIO()
+            fastavro.schemaless_writer(buf, self._key_parsed, dict(key))
+            written = buf.getvalue()
+        return written
+
+    def _envelope_bytes(self, event: ChangeEvent, value_id: int) -> bytes | None:
+        """The framed value, or None when a row is left to fastavro (see the module's
+        docstring). Writes what :meth:`_to_record` holds, field by field."""
+        parts = [_HEADER.pack(MAGIC, value_id)]
+        for row in (event.before, event.after):
+            if row is None:
+                parts.append(_NULL)
+                continue
+            written = self._row_writer.write(row)
+            if written is None:
+                return None
+            parts += (_SECOND, written)
+        source, txn_id = self._source_bytes(event)
+        index = event.position.index
+        parts += (source, avro_long(index), _OPS[event.op.value], self._processed_at())
+        if event.op is Op.READ:
+            parts.append(_NULL)  # no transaction
+        else:
+            order = _checked_long(index)  # total and data collection order alike
+            parts += (_SECOND, txn_id, order, order)
+            parts.append(self._counts_bytes(event.tx_events))
+        return b"".join(parts)
+
+    def _source_bytes(self, event: ChangeEvent) -> tuple[bytes, bytes]:
+        """``source`` up to ``event_index`` and the transaction's id, the same for every event
+        of a transaction in one table."""
+        table = event.table
+        snapshot = event.op is Op.READ
+        at = (event.source, event.commit_time, snapshot, table.schema, table.name, event.txid)
+        key = (*at, event.position.lsn)
+        cached = self._sources.get(key)
+        if cached is None:
+            micros = (event.commit_time - _EPOCH) // timedelta(microseconds=1)
+            txid = event.txid or None
+            source = (
+                avro_string(__version__),
+                avro_string("postgresql"),
+                avro_string(event.source),
+                avro_long(micros // 1000),
+                avro_long(micros),
+                avro_string("true" if snapshot else "false"),
+                avro_string(self.source_db),
+                avro_string(table.schema),
+                avro_string(table.name),
+                _NULL if txid is None else _SECOND + _checked_long(txid),
+                avro_long(int(event.position.lsn)),
+            )
+            cached = b"".join(source), avro_string(str(event.txid))
+            if len(self._sources) >= _SOURCE_CACHE_SIZE:
+                self._sources.clear()
+            self._sources[key] = cached
+        return cached
+
+    def _counts_bytes(self, counts: Mapping[str, int]) -> bytes:
+        """``event_counts``, kept while the events of one transaction share the mapping."""
+        last = self._counts
+        if last is not None and last[0] is counts and last[1] == counts:
+            return last[2]
+        items = dict(counts)
+        if not all(isinstance(topic, str) for topic in items):
+            raise TypeError("event counts by something else than a topic name")
+        written = b"".join(avro_string(t) + _checked_long(n) for t, n in items.items())
+        encoded = (avro_long(len(items)) + written + _NULL) if items else _NULL
+        self._counts = (counts, items, encoded)
+        return encoded
+
+    def _processed_at(self) -> bytes:
+        """The envelope's ``ts_ms``, now, as the nullable long it is."""
+        now = int(time.time() * 1000)
+        if now != self._now[0]:
+            self._now = (now, _SECOND + avro_long(now))
+        return self._now[1]
 
     def _misfit(self, event: ChangeEvent) -> tuple[str, str]:
         """(field name, what is wrong) for the first field of the row that does not fit, by
@@ -213,6 +312,13 @@ class EventCodec:
             source=source["name"],
             tx_events=(record.get("transaction") or {}).get("event_counts") or {},
         )
+
+
+def _checked_long(value: Any) -> bytes:
+    """A long inside a union, which fastavro validates before writing: an int, not a bool."""
+    if not isinstance(value, int) or isinstance(value, bool) or not LONG_MIN <= value <= LONG_MAX:
+        raise TypeError("not a long")
+    return avro_long(value)
 
 
 def _fits(value: Any, field: Mapping[str, Any]) -> bool:
