@@ -64,6 +64,13 @@ class ConnectorSettings(KafkaSettings):
     slot: str = Field(default="", description="Replication slot name; govsync_<source> if empty")
     max_changes: int = Field(default=20_000, ge=1, description="Changes read per poll")
     poll_interval: float = Field(default=0.05, gt=0, description="Seconds between idle polls")
+    max_idle_wait: float = Field(
+        default=0.4,
+        gt=0,
+        description="Longest wait, in seconds, between polls of a source that stays idle: the "
+        "wait doubles from poll_interval up to it, and bounds the latency of the first change "
+        "after a quiet spell",
+    )
     snapshot_chunk: int = Field(default=5_000, ge=1)
     metrics_port: int = Field(default=0, description="Port of /metrics; 0 disables it")
     metrics_host: str = Field(default="127.0.0.1", description="Address /metrics listens on")

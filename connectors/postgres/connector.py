@@ -36,8 +36,6 @@ from sync.types import ChangeEvent, TableRef
 
 log = logging.getLogger(__name__)
 
-MAX_IDLE_WAIT = 0.4  # seconds; bounds the latency of the first change after a quiet spell
-
 
 def contracts_for(settings: ConnectorSettings) -> dict[TableRef, Contract]:
     """The contracts this connector captures, by source table."""
@@ -137,7 +135,8 @@ class Connector:
         source = self.settings.source
         released = reader.confirmed()
         last_lag_check = 0.0
-        idle_wait = self.settings.poll_interval
+        first_wait = min(self.settings.poll_interval, self.settings.max_idle_wait)
+        idle_wait = first_wait
         self._set_state("running")
         while not self.stopping.is_set():
             snapshots.open_chunk_if_due()
@@ -161,11 +160,11 @@ class Connector:
                 self.metrics.slot_lag_bytes.labels(source).set(reader.lag_bytes())
                 last_lag_check = time.monotonic()
             if peeked.messages or snapshots.busy:
-                idle_wait = self.settings.poll_interval
+                idle_wait = first_wait
                 continue
             # nothing committed: poll less often the longer the source stays idle
             self.stopping.wait(idle_wait)
-            idle_wait = min(idle_wait * 2, MAX_IDLE_WAIT)
+            idle_wait = min(idle_wait * 2, self.settings.max_idle_wait)
             self.metrics.behind_source_seconds.labels(source).set(0)
 
     def _observe_delivery(self, batch: DecodedBatch) -> None:

@@ -52,3 +52,14 @@ def test_sasl_ssl_reads_the_password_from_its_file(
     assert settings.topics == ("population.citizen",)
     assert settings.group_id == "govsync-replica-gdt"
     assert "s3cret" not in repr(settings)
+
+
+def test_the_connectors_longest_idle_wait_is_a_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in {**BASE, "GOVSYNC_SOURCE": "land", "GOVSYNC_SOURCE_DSN": "x"}.items():
+        monkeypatch.setenv(name, value)
+    assert ConnectorSettings().max_idle_wait == 0.4  # type: ignore[call-arg]
+    monkeypatch.setenv("GOVSYNC_MAX_IDLE_WAIT", "0.05")
+    assert ConnectorSettings().max_idle_wait == 0.05  # type: ignore[call-arg]
+    monkeypatch.setenv("GOVSYNC_MAX_IDLE_WAIT", "0")
+    with pytest.raises(ValueError, match="max_idle_wait"):
+        ConnectorSettings()  # type: ignore[call-arg]
