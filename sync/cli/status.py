@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 from rich.console import Console
-from rich.table import Table
+from rich.markup import escape
 
 from sync.cli.options import data_dir_option
 from sync.stack.description import StackDescription
@@ -32,11 +32,26 @@ def status(data_dir: Path, as_json: bool) -> None:
 
 
 def _print(report: list[ProcessHealth]) -> None:
-    table = Table(title="govsync status")
-    for column in ("process", "role", "pid", "health", "figures"):
-        table.add_column(column)
+    """One line per process: its verdict (red where something is wrong), name, pid and
+    figures, counts as integers."""
+    console = Console(highlight=False, soft_wrap=True)
+    width = max((len(h.name) for h in report), default=0)
     for h in report:
-        verdict = "[green]ok" if h.healthy else "[red]" + "; ".join(h.problems)
-        figures = ", ".join(f"{k} {v}" for k, v in h.figures.items())
-        table.add_row(h.name, h.role, str(h.pid), verdict, figures)
-    Console().print(table)
+        figures = escape(", ".join(f"{k} {figure(v)}" for k, v in h.figures.items()))
+        if h.healthy:
+            verdict = "[green]ok  [/green]"
+        else:
+            verdict = "[bold red]FAIL[/bold red]"
+            problems = "; ".join(h.problems) or ("down" if not h.alive else "no metrics")
+            figures = f"[red]{escape(problems)}[/red]" + (f"; {figures}" if figures else "")
+        console.print(f"{verdict} {escape(h.name):<{width}}  pid {h.pid:<7} {figures}")
+
+
+def figure(value: float | str) -> str:
+    """A figure as a person reads it: whole numbers without a decimal point and with
+    thousands separators, others with at most one decimal."""
+    if isinstance(value, str):
+        return value
+    if float(value).is_integer():
+        return f"{int(value):,}"
+    return f"{value:,.1f}"

@@ -76,6 +76,12 @@ def test_counters_match_a_known_workload_and_status_reports_a_stopped_subscripti
     assert processes["processor-vss"]["healthy"] is False
     assert processes["processor-vss"]["problems"] == ["subscription stopped (see its log)"]
     assert processes["connector-population"]["healthy"] is True
+    lines = {line.split()[1]: line for line in status(pipeline).stdout.splitlines() if line}
+    assert (
+        lines["processor-vss"].startswith("FAIL")
+        and "subscription stopped" in lines["processor-vss"]
+    )
+    assert lines["connector-population"].startswith("ok")
     log = (pipeline.logs / "processor-vss.log").read_text()
     assert "ward_code" in log and "subscription stopped" in log
 
