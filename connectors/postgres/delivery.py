@@ -153,10 +153,9 @@ class Publisher:
             encoded, failed = [], False
             for event in kept:
                 route = self._routes[event.table]
-                if event.txid:
-                    event = dataclasses.replace(event, tx_events=counts[event.position.lsn])
+                tx_events = counts[event.position.lsn] if event.txid else None
                 try:
-                    key, value = route.codec.encode(event, route.key_id, route.value_id)
+                    key, value = route.codec.encode(event, route.key_id, route.value_id, tx_events)
                 except ContractError as exc:
                     unfit[event.event_id] = self._unencodable(event, route.topic, exc)
                     failed = True

@@ -90,15 +90,25 @@ class EventCodec:
         self._counts: tuple[Mapping[str, int], dict[str, int], bytes] | None = None
         self._now: tuple[int, bytes] = (-1, b"")
 
-    def encode(self, event: ChangeEvent, key_id: int, value_id: int) -> tuple[bytes | None, bytes]:
+    def encode(
+        self,
+        event: ChangeEvent,
+        key_id: int,
+        value_id: int,
+        tx_events: Mapping[str, int] | None = None,
+    ) -> tuple[bytes | None, bytes]:
         """(key bytes, value bytes) for ``event``, framed with the registered schema ids. A
-        truncate concerns no one row: it has no key (None), as in Debezium."""
+        truncate concerns no one row: it has no key (None), as in Debezium. ``tx_events``, when
+        given, stands for the event's own: the publisher counts a batch's transactions and
+        passes the counts here rather than copying every event to hold them."""
+        counts = event.tx_events if tx_events is None else tx_events
         try:
             key = None if event.op is Op.TRUNCATE else frame(key_id, self._key_bytes(event.key))
-            value = self._envelope_bytes(event, value_id)
+            value = self._envelope_bytes(event, value_id, counts)
             if value is None:
+                record = self._to_record(event, counts)
                 buf = io.BytesIO()
-                fastavro.schemaless_writer(buf, self._value_parsed, self._to_record(event))
+                fastavro.schemaless_writer(buf, self._value_parsed, record)
                 value = frame(value_id, buf.getvalue())
         except Exception:  # noqa: BLE001 -- fastavro raises whatever the value makes it raise
             # fastavro's message quotes the whole row: name the field, never the values
@@ -118,7 +128,9 @@ class EventCodec:
             written = buf.getvalue()
         return written
 
-    def _envelope_bytes(self, event: ChangeEvent, value_id: int) -> bytes | None:
+    def _envelope_bytes(
+        self, event: ChangeEvent, value_id: int, counts: Mapping[str, int]
+    ) -> bytes | None:
         """The framed value, or None when a row is left to fastavro (see the module's
         docstring). Writes what :meth:`_to_record` holds, field by field."""
         parts = [_HEADER.pack(MAGIC, value_id)]
@@ -138,7 +150,7 @@ class EventCodec:
         else:
             order = _checked_long(index)  # total and data collection order alike
             parts += (_SECOND, txn_id, order, order)
-            parts.append(self._counts_bytes(event.tx_events))
+            parts.append(self._counts_bytes(counts))
         return b"".join(parts)
 
     def _source_bytes(self, event: ChangeEvent) -> tuple[bytes, bytes]:
@@ -251,7 +263,9 @@ class EventCodec:
                 ) from exc
         return self._writers[schema_id]
 
-    def _to_record(self, event: ChangeEvent) -> dict[str, Any]:
+    def _to_record(
+        self, event: ChangeEvent, tx_events: Mapping[str, int] | None = None
+    ) -> dict[str, Any]:
         micros = (event.commit_time - _EPOCH) // timedelta(microseconds=1)
         snapshot = event.op is Op.READ
         return {
@@ -279,7 +293,7 @@ class EventCodec:
                 "id": str(event.txid),
                 "total_order": event.position.index,
                 "data_collection_order": event.position.index,
-                "event_counts": dict(event.tx_events),
+                "event_counts": dict(event.tx_events if tx_events is None else tx_events),
             },
         }
 

@@ -6,6 +6,7 @@ every op, events of many transactions through one codec."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 import io
 import math
 import uuid
@@ -351,3 +352,16 @@ def test_rows_as_the_decoder_reads_them_take_the_fast_path() -> None:
     written = codec._row_writer.write(row)
     assert written is not None
     assert written == fastavro_bytes(codec._value_parsed["fields"][0]["type"][1], row)
+
+
+@FEWER
+@given(events(SAMPLE), st.sampled_from([{}, {SAMPLE.topic: 9}, {"a": 1, "b": 2}]))
+def test_counts_passed_to_encode_stand_for_the_events_own(
+    event: ChangeEvent, counts: dict[str, int]
+) -> None:
+    """The publisher passes a transaction's counts instead of copying each event with them."""
+    codec = EventCodec(SAMPLE, source_db="typecheck")
+    with mock.patch("time.time", return_value=NOW):
+        passed = outcome(lambda c, e, k, v: c.encode(e, k, v, counts), codec, event)
+        copied = dataclasses.replace(event, tx_events=counts)
+        assert passed == outcome(reference_encode, codec, copied)
