@@ -2,6 +2,11 @@
 (:class:`ChangeDecoder`), Avro encoding (:class:`EventCodec`), and both in a row, as the
 connector's loop runs them between a peek and a produce (no server is involved).
 
+The connector loop is what the connector does per peek short of its servers: parse the peeked
+LSNs, decode, count the transactions and encode (``Publisher._encode`` of the checkout), and
+hand each message to a producer (without a broker, which only queues it). The peek's SQL, the
+broker's acknowledgements and the slot's advance are not in it.
+
 The workload is pgoutput bytes built here, as a PostgreSQL server with the connector's session
 settings prints them: transactions of inserts, updates and key-only deletes of citizens (the
 project benchmark's table) or of the every-type sample table, with a few edge values.
@@ -33,7 +38,7 @@ from typing import Any
 HERE = Path(__file__).resolve()
 ROOT = HERE.parents[1]
 WORKLOADS = ("citizen", "sample")
-STAGES = ("decode", "encode", "decode+encode")
+STAGES = ("decode", "encode", "connector loop")
 _PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 _COMMIT_TIME = datetime(2026, 12, 2, 3, 4, 5, 678901, tzinfo=UTC)
 
@@ -161,16 +166,31 @@ def _timed(action: Callable[[], Any], inner: int) -> tuple[Any, float]:
 
 def measure_once(name: str, events: int, per_txn: int, inner: int = 3) -> dict[str, float]:
     """Seconds of each stage in this process (the least of ``inner`` runs)."""
+    from confluent_kafka import Producer
+
     import sync
     from connectors.postgres.changes import ChangeDecoder
+    from connectors.postgres.delivery import PRODUCER_DEFAULTS, Publisher, _Route
     from sync.contracts import EventCodec, load_contracts
     from sync.types import Lsn, TableRef
 
     tree = Path(sync.__file__).resolve().parents[1]  # the checkout being measured
+    if os.environ.get("PYTHONPATH") and tree != Path(os.environ["PYTHONPATH"]).resolve():
+        raise RuntimeError(f"measuring {tree}, not the checkout asked for")
     schemas = tree / ("schemas/avro" if name == "citizen" else "tests/fixtures/contracts_types")
     contract = next(c for c in load_contracts(schemas).values() if c.source_table == name)
     keys = {TableRef("public", name): contract.key_fields}
-    messages = [(Lsn(lsn), data) for lsn, data in workload(name, events, per_txn)]
+    peeked = [(str(Lsn(lsn)), data) for lsn, data in workload(name, events, per_txn)]
+    messages = [(Lsn.parse(lsn), data) for lsn, data in peeked]
+    codec = EventCodec(contract, source_db="bench")
+    # no broker: produce() only queues, which is the producer's share of the connector's CPU
+    producer = Producer({**PRODUCER_DEFAULTS, "bootstrap.servers": "127.0.0.1:9", "log_level": 0})
+    # the publisher's own encoding step, without its registry and producer
+    publisher = Publisher.__new__(Publisher)
+    publisher._routes = {TableRef("public", name): _Route(contract.topic, codec, 1, 2)}
+
+    def decode(messages: list[tuple[Any, bytes]]) -> list[Any]:
+        return ChangeDecoder("bench", keys).decode(messages).events
 
     def counted(events: list[Any]) -> list[Any]:
         """The transaction counts the publisher adds before encoding."""
@@ -179,20 +199,27 @@ def measure_once(name: str, events: int, per_txn: int, inner: int = 3) -> dict[s
             counts[lsn] = {contract.topic: per_lsn}
         return [dataclasses.replace(e, tx_events=counts[e.position.lsn]) for e in events]
 
-    def decode() -> list[Any]:
-        return ChangeDecoder("bench", keys).decode(messages).events
-
-    codec = EventCodec(contract, source_db="bench")
-
     def encode(events: list[Any]) -> list[Any]:
         return [codec.encode(event, 1, 2) for event in events]
 
-    decoded, decode_s = _timed(decode, inner)
+    def connector_loop() -> None:
+        """What the connector's loop does with a peek's rows, short of the servers: parse the
+        LSNs, decode, count and encode (the publisher's code), hand each message over."""
+        batch = decode([(Lsn.parse(lsn), bytes(data)) for lsn, data in peeked])
+        encoded, _ = publisher._encode(batch)
+        for _event, topic, key, value in encoded:
+            producer.produce(topic, value=value, key=key, on_delivery=_delivered)
+        producer.purge()
+
+    decoded, decode_s = _timed(lambda: decode(messages), inner)
     ready = counted(decoded)
     _, encode_s = _timed(lambda: encode(ready), inner)
-    _, both_s = _timed(lambda: encode(counted(decode())), inner)
-    count = len(decoded)
-    return {"decode": decode_s, "encode": encode_s, "decode+encode": both_s, "events": count}
+    _, loop_s = _timed(connector_loop, inner)
+    return {"decode": decode_s, "encode": encode_s, "connector loop": loop_s, "events": len(ready)}
+
+
+def _delivered(error: object, message: object) -> None:
+    """Never called here: nothing is delivered without a broker."""
 
 
 def _run_worker(tree: Path, name: str, args: argparse.Namespace) -> dict[str, float]:

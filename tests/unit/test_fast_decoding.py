@@ -426,3 +426,14 @@ def test_the_session_time_zone_makes_no_difference() -> None:
     assert batch is not None
     instants = {event.after["at"] for event in batch.events if event.after}
     assert instants == {datetime(2024, 6, 30, 10, 0, 0, 500000, tzinfo=UTC)}
+
+
+@pytest.mark.parametrize("name", ["citizen", "sample"])
+def test_the_benchmark_workloads_decode_as_the_reference_decodes_them(name: str) -> None:
+    from bench.connector_stages import workload
+
+    keys = {TableRef("public", name): ("personal_id",) if name == "citizen" else ("id",)}
+    messages = [(Lsn(lsn), data) for lsn, data in workload(name, 600, 100)]
+    new = ChangeDecoder("bench", keys).decode(messages)
+    assert len(new.events) == 600
+    assert_same_batch(new, ReferenceDecoder("bench", keys).decode(messages))

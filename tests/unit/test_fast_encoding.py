@@ -365,3 +365,25 @@ def test_counts_passed_to_encode_stand_for_the_events_own(
         passed = outcome(lambda c, e, k, v: c.encode(e, k, v, counts), codec, event)
         copied = dataclasses.replace(event, tx_events=counts)
         assert passed == outcome(reference_encode, codec, copied)
+
+
+@pytest.mark.parametrize("contract", [CITIZEN, SAMPLE], ids=["citizen", "sample"])
+def test_the_benchmark_workloads_encode_as_the_reference_encodes_them(contract: Contract) -> None:
+    from bench.connector_stages import workload
+    from connectors.postgres.changes import ChangeDecoder
+
+    name = contract.source_table
+    keys = {TableRef("public", name): contract.key_fields}
+    messages = [(Lsn(lsn), data) for lsn, data in workload(name, 600, 100)]
+    events = ChangeDecoder("bench", keys).decode(messages).events
+    codec, reference = (
+        EventCodec(contract, source_db="bench"),
+        EventCodec(contract, source_db="bench"),
+    )
+    counts = {contract.topic: 100}
+    with mock.patch("time.time", return_value=NOW):
+        for event in events:
+            copied = dataclasses.replace(event, tx_events=counts)
+            expected = reference_encode(reference, copied, KEY_ID, VALUE_ID)
+            assert codec.encode(event, KEY_ID, VALUE_ID, counts) == expected
+    assert codec._row_writer.fast
