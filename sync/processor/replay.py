@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from prometheus_client import CollectorRegistry
 
 from sync.config import ProcessorSettings
@@ -218,7 +218,7 @@ def _read_partition(
                 break
             if error.code() not in (KafkaError._AUTO_OFFSET_RESET, KafkaError.OFFSET_OUT_OF_RANGE):
                 raise ConnectionError(f"reading {topic}/{partition}: {error.str()}")
-            found[where] = f"offset {where.offset} is no longer on {topic}/{partition} (retention)"
+            found[where] = _out_of_range(consumer, where)
             if pending:
                 consumer.assign([TopicPartition(topic, partition, pending[0])])
             continue
@@ -234,6 +234,20 @@ def _read_partition(
         if pending and pending[0] - offset > SEEK_GAP:
             consumer.assign([TopicPartition(topic, partition, pending[0])])
     return found
+
+
+def _out_of_range(consumer: Consumer, where: Coordinates) -> str:
+    """Why an offset the broker refused as out of range is not there: past the partition's
+    end (Apache Kafka refuses a fetch there, where Tansu answers an empty one), or before its
+    start, removed by retention."""
+    partition = TopicPartition(where.topic, where.partition)
+    try:
+        _, high = consumer.get_watermark_offsets(partition, cached=False, timeout=10)
+    except KafkaException:
+        high = -1
+    if 0 <= high <= where.offset:
+        return f"{where.topic}/{where.partition} ends at offset {high}"
+    return f"offset {where.offset} is no longer on {where.topic}/{where.partition} (retention)"
 
 
 def _beyond_end(
