@@ -98,7 +98,9 @@ class ChangeDecoder:
         self.source = source
         self.key_columns = dict(key_columns)
         self.relations = pgoutput.RelationCache()
-        self._plans: dict[int, _Plan | None] = {}  # None: a relation this decoder does not capture
+        # per relation oid, from its Relation message and key_columns (both read when a change
+        # first needs them; a new Relation message drops it); None: a table not captured
+        self._plans: dict[int, _Plan | None] = {}
 
     def decode(self, messages: Iterable[tuple[Lsn, bytes]]) -> DecodedBatch:
         """The events of ``messages``, or :class:`DecodeError` naming the WAL position of the
