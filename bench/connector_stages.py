@@ -242,22 +242,23 @@ def _repetitions(args: argparse.Namespace) -> Iterator[tuple[str, str, dict[str,
 
 def _report(results: list[tuple[str, str, dict[str, float]]], args: argparse.Namespace) -> None:
     print(
-        f"µs of CPU per event: medians of {args.repeat} fresh processes, each the least of "
-        "3 runs; old and new alternate"
+        f"µs of CPU per event: medians (and ranges) of {args.repeat} fresh processes, each the "
+        "least of 3 runs; old and new alternate"
     )
     for name in args.workloads:
         print(f"\n{name}: {args.events} events in transactions of {args.per_txn}")
         for stage in STAGES:
-            medians = {}
+            medians, spans = {}, {}
             for label in ("new", "old"):
                 runs = [r for w, lab, r in results if w == name and lab == label]
                 if runs:
                     per_event = [r[stage] / r["events"] * 1e6 for r in runs]
                     medians[label] = statistics.median(per_event)
-            line = f"  {stage:<14} new {medians['new']:7.2f}"
+                    spans[label] = f"({min(per_event):.1f}-{max(per_event):.1f})"
+            line = f"  {stage:<14} new {medians['new']:7.2f} {spans['new']:<13}"
             if "old" in medians:
                 ratio = medians["old"] / medians["new"]
-                line += f"   old {medians['old']:7.2f}   old/new {ratio:.2f}x"
+                line += f" old {medians['old']:7.2f} {spans['old']:<13} old/new {ratio:.2f}x"
             print(line)
 
 
