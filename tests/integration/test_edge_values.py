@@ -23,6 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from psycopg import sql
 
+from sync.kafka import ensure_topics
 from sync.kafka.deadletter import DeadLetter, connector_dead_letter_topic
 from sync.replica.verify import TableSide, TableVerifier
 from sync.stack.ports import wait_until
@@ -145,7 +146,11 @@ class Pipeline:
                 "enable.auto.commit": False,
             }
         )
-        self._dlq.subscribe([connector_dead_letter_topic(f"{name}.", "typecheck")])
+        # made before the reader subscribes: a consumer learns of a topic created after its
+        # subscription only at its next metadata refresh, minutes later
+        dlq = connector_dead_letter_topic(f"{name}.", "typecheck")
+        ensure_topics(stack.bootstrap, [dlq], 1)
+        self._dlq.subscribe([dlq])
 
     def commit(self, rows: list[dict[str, Any]]) -> list[int]:
         """Insert the rows in one transaction; returns their ids."""
@@ -176,7 +181,7 @@ class Pipeline:
             error = message.error()
             if error is None:
                 self.letters.append(DeadLetter.from_json(message.value() or b""))
-            elif error.code() != KafkaError._PARTITION_EOF:
+            elif error.code() not in (KafkaError._PARTITION_EOF, KafkaError.UNKNOWN_TOPIC_OR_PART):
                 raise AssertionError(f"reading the connector's dead letters: {error}")
 
     def settled(self) -> bool:
