@@ -35,6 +35,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
+from functools import cache
 from typing import Any, ClassVar, Final
 
 INT32_MAX: Final = 2**31 - 1
@@ -360,13 +361,22 @@ def register_pg_adapters(context: Any) -> None:
     :class:`Uncarried` values and to read the values Python's types cannot hold as they are
     carried: text dates, times and timestamps that psycopg's own loaders refuse (``infinity``,
     BC, years after 9999, ``24:00:00``) come back through :func:`parse_date` and its kin."""
+    adapters = getattr(context, "adapters", context)
+    dumpers, loaders = _pg_adapters()
+    for cls, dumper in dumpers:
+        adapters.register_dumper(cls, dumper)
+    for type_name, loader in loaders:
+        adapters.register_loader(type_name, loader)
+
+
+@cache
+def _pg_adapters() -> tuple[list[tuple[type, type]], list[tuple[str, type]]]:
+    """The dumper and loader classes, built once for every connection that registers them."""
     from psycopg import adapters as default_adapters
     from psycopg import postgres
     from psycopg.adapt import Dumper, Loader
     from psycopg.errors import DataError
     from psycopg.pq import Format
-
-    adapters = getattr(context, "adapters", context)
 
     def dumper(type_name: str) -> type[Dumper]:
         class TextDumper(Dumper):
@@ -377,18 +387,8 @@ def register_pg_adapters(context: Any) -> None:
 
         return TextDumper
 
-    for cls, type_name in (
-        (FarDate, "date"),
-        (FarTimestamp, "timestamp"),
-        (FarTimestampTz, "timestamptz"),
-        (FarTime, "time"),
-        (Uncarried, "text"),
-    ):
-        adapters.register_dumper(cls, dumper(type_name))
-
     def loader(type_name: str, parse: Callable[[str], Any]) -> type[Loader]:
-        oid = postgres.types[type_name].oid
-        fast_class = default_adapters.get_loader(oid, Format.TEXT)
+        fast_class = default_adapters.get_loader(postgres.types[type_name].oid, Format.TEXT)
 
         class FallbackLoader(Loader):
             def __init__(self, oid: int, context: Any = None) -> None:
@@ -409,13 +409,23 @@ def register_pg_adapters(context: Any) -> None:
 
         return FallbackLoader
 
-    for type_name, parse in (
-        ("date", parse_date),
-        ("time", parse_time),
-        ("timestamp", parse_timestamp),
-        ("timestamptz", parse_timestamptz),
-    ):
-        adapters.register_loader(type_name, loader(type_name, parse))
+    dumpers = [
+        (FarDate, dumper("date")),
+        (FarTimestamp, dumper("timestamp")),
+        (FarTimestampTz, dumper("timestamptz")),
+        (FarTime, dumper("time")),
+        (Uncarried, dumper("text")),
+    ]
+    loaders = [
+        (name, loader(name, parse))
+        for name, parse in (
+            ("date", parse_date),
+            ("time", parse_time),
+            ("timestamp", parse_timestamp),
+            ("timestamptz", parse_timestamptz),
+        )
+    ]
+    return dumpers, loaders
 
 
 def as_ordinal(value: Any) -> int | None:
