@@ -28,9 +28,8 @@ from sync.kafka.deadletter import DeadLetter, connector_dead_letter_topic
 from sync.replica.verify import TableSide, TableVerifier
 from sync.stack.ports import wait_until
 from sync.stack.providers import StackProvider
-from sync.stack.specs import KafkaEndpoints, connector_spec, processor_spec
 from sync.stack.supervisor import Supervisor
-from tests.integration.test_types import CONTRACTS, SOURCE_DDL
+from tests.integration.test_types import SOURCE_DDL, typecheck_specs
 
 pytestmark = pytest.mark.integration
 
@@ -125,15 +124,9 @@ class Pipeline:
         self.replica = stack.create_database(f"{name}_replica")
         with psycopg.connect(self.source, autocommit=True) as conn:
             conn.execute(SOURCE_DDL)
-        self.kafka = KafkaEndpoints(stack.bootstrap, stack.registry_url, 3, f"{name}.")
-        self.connector = connector_spec(
-            self.kafka, "typecheck", self.source, tmp_path, slot=f"govsync_{name}"
+        self.connector, self.processor = typecheck_specs(
+            stack, name, self.source, self.replica, tmp_path, agency="edges"
         )
-        self.processor = processor_spec(
-            self.kafka, "edges", self.replica, ["typecheck.sample"], tmp_path, tmp_path / "state"
-        )
-        for spec in (self.connector, self.processor):
-            spec.env["GOVSYNC_SCHEMAS_DIR"] = str(CONTRACTS)
         self.supervisor = Supervisor()
         self.ids = itertools.count(1)
         self.expected_letters: list[str] = []  # the field each letter names

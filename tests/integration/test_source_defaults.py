@@ -14,9 +14,8 @@ from psycopg import sql
 from connectors.postgres.session import capture_conninfo
 from sync.stack.ports import wait_until
 from sync.stack.providers import StackProvider
-from sync.stack.specs import KafkaEndpoints, connector_spec, processor_spec
 from sync.stack.supervisor import Supervisor
-from tests.integration.test_types import CONTRACTS, INSERT, SOURCE_DDL, nulls, rows, sample
+from tests.integration.test_types import INSERT, SOURCE_DDL, nulls, rows, sample, typecheck_specs
 
 pytestmark = pytest.mark.integration
 
@@ -48,15 +47,9 @@ def test_odd_database_defaults_change_no_captured_value(
         conn.execute(SOURCE_DDL)
         conn.execute(INSERT, sample(1))  # read by the snapshot
         conn.execute(INSERT, nulls(2))
-    kafka = KafkaEndpoints(stack.bootstrap, stack.registry_url, 3, f"{name}.")
-    connector = connector_spec(kafka, "typecheck", source, tmp_path, slot=f"govsync_{name}")
-    processor = processor_spec(
-        kafka, "types", replica, ["typecheck.sample"], tmp_path, tmp_path / "state"
-    )
     supervisor = Supervisor()
     try:
-        for spec in (connector, processor):
-            spec.env["GOVSYNC_SCHEMAS_DIR"] = str(CONTRACTS)
+        for spec in typecheck_specs(stack, name, source, replica, tmp_path):
             supervisor.start(spec)
         with psycopg.connect(source, autocommit=True) as conn:  # streamed
             conn.execute(INSERT, sample(3))

@@ -14,7 +14,7 @@ from psycopg import sql
 from sync.stack.ports import wait_until
 from sync.stack.providers import StackProvider
 from sync.stack.specs import KafkaEndpoints, connector_spec, processor_spec
-from sync.stack.supervisor import Supervisor
+from sync.stack.supervisor import ProcessSpec, Supervisor
 
 pytestmark = pytest.mark.integration
 
@@ -66,6 +66,26 @@ def nulls(n: int) -> tuple[Any, ...]:
     return (n, *([None] * 19))
 
 
+def typecheck_specs(
+    stack: StackProvider,
+    name: str,
+    source: str,
+    replica: str,
+    tmp_path: Path,
+    agency: str = "types",
+) -> tuple[ProcessSpec, ProcessSpec]:
+    """The connector of the every-type source and a processor applying it to ``replica``, both
+    on the every-type contracts, with ``name`` as their topic prefix and slot."""
+    kafka = KafkaEndpoints(stack.bootstrap, stack.registry_url, 3, f"{name}.")
+    connector = connector_spec(kafka, "typecheck", source, tmp_path, slot=f"govsync_{name}")
+    processor = processor_spec(
+        kafka, agency, replica, ["typecheck.sample"], tmp_path, tmp_path / "state"
+    )
+    for spec in (connector, processor):
+        spec.env["GOVSYNC_SCHEMAS_DIR"] = str(CONTRACTS)
+    return connector, processor
+
+
 def rows(dsn: str, *table: str) -> list[tuple[Any, ...]]:
     query = sql.SQL("SELECT {} FROM {} ORDER BY id").format(
         sql.SQL(COLUMNS), sql.Identifier(*table)
@@ -85,15 +105,9 @@ def test_each_type_round_trips_through_snapshot_and_stream(
         conn.execute(SOURCE_DDL)
         conn.execute(INSERT, sample(1))
         conn.execute(INSERT, nulls(2))
-    kafka = KafkaEndpoints(stack.bootstrap, stack.registry_url, 3, f"{name}.")
-    connector = connector_spec(kafka, "typecheck", source, tmp_path, slot=f"govsync_{name}")
-    processor = processor_spec(
-        kafka, "types", replica, ["typecheck.sample"], tmp_path, tmp_path / "state"
-    )
     supervisor = Supervisor()
     try:
-        for spec in (connector, processor):
-            spec.env["GOVSYNC_SCHEMAS_DIR"] = str(CONTRACTS)
+        for spec in typecheck_specs(stack, name, source, replica, tmp_path):
             supervisor.start(spec)
         with psycopg.connect(source, autocommit=True) as conn:
             conn.execute(INSERT, sample(3))
