@@ -23,7 +23,6 @@ from bench.timing import Figure
 log = logging.getLogger(__name__)
 
 SCALES = ((1, 1), (10, 1), (85, 1), (85, 2))  # (subscribers, worker processes)
-SESSION_TIMEOUT = 45  # seconds, librdkafka's default
 
 
 def solo(session: Session, sizes: Sizes, phase: str) -> Figure:
@@ -51,23 +50,15 @@ def drain(
     workers: int,
     target: int | None = None,
 ) -> Figure:
-    """Start ``workers`` processes, each hosting the same ``count`` agencies (the group
-    protocol splits each agency's partitions between them), and wait for every replica."""
+    """Start ``workers`` processes, each hosting the same ``count`` agencies (one worker is
+    each agency's active member, the others stand by), and wait for every replica."""
     target = target or sizes.scaled
     agencies = [f"{run}_{i:02d}" for i in range(count)]
     replicas = [(agency, session.database(f"{phase}_{agency}")) for agency in agencies]
     template = session.replica_template(f"{phase}_")
     started = time.perf_counter()
-    # 170 consumer groups' heartbeats to one embedded broker on 2 busy cores miss the default
-    # 6 s session, and each miss is a rebalance: give them the usual Kafka client session
     processes = [
-        session.start_processor(
-            phase,
-            ",".join(agencies),
-            template,
-            name=f"processor-{run}-{w}",
-            session_timeout=str(SESSION_TIMEOUT),
-        )
+        session.start_processor(phase, ",".join(agencies), template, name=f"processor-{run}-{w}")
         for w in range(workers)
     ]
     try:

@@ -121,7 +121,6 @@ class ProcessorSettings(KafkaSettings):
     data_dir: Path = Field(default=Path("."), description="Worker state directory")
     batch_size: int = Field(default=2_000, ge=1)
     batch_seconds: float = Field(default=0.1, gt=0)
-    session_timeout: float = Field(default=6.0, gt=0)
     schemas_dir: Path | None = None
     audit_dsn: str | None = Field(
         default=None,
