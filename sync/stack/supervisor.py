@@ -159,7 +159,7 @@ class Supervisor:
         while self.processes:
             last = self.processes[next(reversed(self.processes))].spec
             members = [n for n, m in self.processes.items() if m.spec.cluster == last.cluster]
-            self._stop_together(members if last.cluster else [last.name])
+            self.stop_together(members if last.cluster else [last.name])
 
     def kill_all(self) -> None:
         """SIGKILL every process group at once: for a stack whose state is thrown away, where
@@ -174,11 +174,14 @@ class Supervisor:
             popen.wait()
         self._on_change()
 
-    def _stop_together(self, names: Sequence[str]) -> None:
+    def stop_together(self, names: Sequence[str]) -> list[ProcessSpec]:
+        """Stop ``names`` at once (the members of a cluster) and stop supervising them; their
+        specs, for :meth:`start_together` to bring them back."""
         stopping = [self.processes.pop(name) for name in names]
         timeout = max(m.spec.stop_timeout for m in stopping)
         _terminate_groups([m.popen for m in stopping], timeout)
         self._on_change()
+        return [m.spec for m in stopping]
 
     def _wait_drained(self, timeout: float) -> None:
         if timeout <= 0:

@@ -10,6 +10,7 @@ and unfenced, as the cluster's own metadata says.
 from __future__ import annotations
 
 import base64
+import json
 import logging
 import subprocess
 import time
@@ -194,6 +195,47 @@ class KafkaCluster:
             f"the Kafka cluster ({len(wanted)} brokers at {self.bootstrap})",
             interval=0.25,
         )
+
+    def under_replicated(self) -> list[str]:
+        """Partitions whose in-sync replicas are fewer than their replicas, as topic-partition
+        names: empty once every node has caught up (a rolling restart waits for that before it
+        takes the next node down)."""
+        admin = AdminClient({"bootstrap.servers": self.bootstrap, "socket.timeout.ms": 5000})
+        metadata = admin.list_topics(timeout=10)
+        return [
+            f"{topic.topic}-{partition.id}"
+            for topic in metadata.topics.values()
+            for partition in topic.partitions.values()
+            if len(partition.isrs) < len(partition.replicas) or partition.leader < 0
+        ]
+
+    def wait_fully_replicated(self, timeout: float = 120.0) -> None:
+        wait_until(
+            lambda: (
+                self.live_brokers() == {n.node_id for n in self.nodes}
+                and not self.under_replicated()
+            ),
+            timeout,
+            "every partition of the Kafka cluster to have all its replicas in sync",
+            interval=0.5,
+        )
+
+    def active_controller(self) -> KafkaNode:
+        """The node leading the KRaft quorum, as the newest epoch recorded in the nodes'
+        ``quorum-state`` files says (brokers do not tell clients who the controller is)."""
+        best: tuple[int, int] | None = None
+        for node in self.nodes:
+            path = node.log_dir / "__cluster_metadata-0" / "quorum-state"
+            try:
+                state = json.loads(path.read_text())
+            except (OSError, ValueError):
+                continue  # not written yet, or being replaced
+            leader, epoch = int(state.get("leaderId", -1)), int(state.get("leaderEpoch", -1))
+            if leader >= 0 and (best is None or epoch > best[0]):
+                best = (epoch, leader)
+        if best is None:
+            raise StackError(f"no node of the Kafka cluster at {self.root} knows its leader")
+        return self.node(f"kafka-{best[1]}")
 
     def node(self, name: str) -> KafkaNode:
         for node in self.nodes:
