@@ -96,6 +96,11 @@ class ConnectorSettings(KafkaSettings):
         return self.slot_name
 
 
+def processor_group_id(topic_prefix: str, agency: str) -> str:
+    """The consumer group an agency's processor commits its offsets in."""
+    return f"{topic_prefix}govsync-replica-{agency}"
+
+
 class ProcessorSettings(KafkaSettings):
     """One subscribing agency's processor: which topics, which replica."""
 
@@ -130,7 +135,7 @@ class ProcessorSettings(KafkaSettings):
 
     @property
     def group_id(self) -> str:
-        return f"{self.topic_prefix}govsync-replica-{self.agency}"
+        return processor_group_id(self.topic_prefix, self.agency)
 
     def for_agency(self, code: str) -> ProcessorSettings:
         """The settings of one hosted agency."""
