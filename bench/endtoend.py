@@ -32,7 +32,7 @@ AGENCY = "vss"
 STREAM_ROWS_PER_TXN = 1_000
 LOAD_ROWS_PER_TXN = 100_000
 PRODUCED = "govsync_connector_events_produced_total"
-ASSIGNED = re.compile(r"assigned [1-9][0-9]* partitions")
+ASSIGNED = re.compile(r"reads [1-9][0-9]* partitions")  # the processor once it holds partitions
 
 
 @dataclass
