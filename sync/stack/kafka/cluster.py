@@ -5,6 +5,9 @@ configuration, its log directory), is formatted once with the storage tool and a
 kept beside the nodes, and then runs ``kafka.Kafka server.properties`` under the stack's
 supervisor like any other process. The cluster is ready when all its brokers are registered
 and unfenced, as the cluster's own metadata says.
+
+By default clients connect in plaintext and may do anything. A secure cluster
+(:mod:`sync.stack.kafka.security`) takes only SCRAM principals over TLS and enforces their ACLs.
 """
 
 from __future__ import annotations
@@ -16,13 +19,14 @@ import subprocess
 import time
 import uuid
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from confluent_kafka.admin import AdminClient
 
 from sync.errors import StackError
+from sync.stack.kafka.acls import PrincipalAcls
 from sync.stack.kafka.jars import classpath, ensure_jars, java_binary, kafka_version
 from sync.stack.kafka.properties import (
     Durability,
@@ -32,6 +36,7 @@ from sync.stack.kafka.properties import (
     render_properties,
     server_properties,
 )
+from sync.stack.kafka.security import ADMIN, KafkaSecurity
 from sync.stack.ports import free_port, port_open, wait_until
 from sync.stack.supervisor import ProcessSpec, Supervisor
 
@@ -51,20 +56,36 @@ class KafkaCluster:
     nodes: tuple[KafkaNode, ...]
     durability: Durability = field(default_factory=Durability)
     ready_timeout: float = 120.0
+    security: KafkaSecurity | None = None
     _java: str = field(init=False, default="")
     _jars: Path | None = field(init=False, default=None)
 
     @classmethod
-    def create(cls, root: Path, size: int = 3) -> KafkaCluster:
-        """A cluster of ``size`` nodes on free loopback ports."""
+    def create(
+        cls, root: Path, size: int = 3, *, security: Iterable[PrincipalAcls] | None = None
+    ) -> KafkaCluster:
+        """A cluster of ``size`` nodes on free loopback ports. With ``security`` (the
+        principals and their ACLs, possibly none) it is secure: clients authenticate with
+        SCRAM over TLS and may do what their ACLs allow; the admin may do anything."""
+        secure = security is not None
         nodes = tuple(
-            KafkaNode(i, free_port(), free_port(), root / f"node-{i}") for i in range(1, size + 1)
+            KafkaNode(i, free_port(), free_port(), root / f"node-{i}", free_port() if secure else 0)
+            for i in range(1, size + 1)
         )
-        return cls(root, nodes)
+        if security is None:
+            return cls(root, nodes)
+        return cls(root, nodes, security=KafkaSecurity(root / "security", tuple(security)))
 
     @property
     def bootstrap(self) -> str:
         return ",".join(node.address for node in self.nodes)
+
+    def client_config(self, user: str = ADMIN) -> dict[str, str]:
+        """confluent-kafka settings to connect as ``user`` (a secure cluster's principal;
+        any client of a plaintext one)."""
+        if self.security is None:
+            return {"bootstrap.servers": self.bootstrap}
+        return self.security.client_config(self.bootstrap, user)
 
     @property
     def storage(self) -> str:
@@ -93,9 +114,13 @@ class KafkaCluster:
         and format the nodes that were never formatted."""
         self._jars = ensure_jars()
         self._java = java_binary()
+        if self.security is not None:
+            self.security.prepare(self.nodes)
         for node in self.nodes:
             node.directory.mkdir(parents=True, exist_ok=True)
             properties = server_properties(node, self.nodes, self.durability)
+            if self.security is not None:
+                properties |= self.security.node_properties(node, self.nodes)
             node.config_file.write_text(render_properties(properties))
             node.log4j_file.write_text(log4j2_properties())
         self._format([node for node in self.nodes if not node.formatted])
@@ -103,6 +128,7 @@ class KafkaCluster:
     def _format(self, nodes: Sequence[KafkaNode]) -> None:
         assert self._jars is not None
         tool = _main_class(self._jars, STORAGE_TOOLS)
+        bootstrap = [] if self.security is None else self.security.format_arguments()
         running = [
             subprocess.Popen(
                 [
@@ -118,6 +144,7 @@ class KafkaCluster:
                     "--config",
                     str(node.config_file),
                     "--ignore-formatted",
+                    *bootstrap,
                 ],
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
@@ -166,12 +193,14 @@ class KafkaCluster:
 
     def start(self, supervisor: Supervisor, logs: Path) -> None:
         """Start every node at once (none is of use before a quorum of them runs), then wait
-        for all the brokers."""
+        for all the brokers; a secure cluster's principals and ACLs are created then."""
         began = time.monotonic()
         specs = self.specs(logs)
         prepared = time.monotonic()
         supervisor.start_together(specs)
         self.wait_ready()
+        if self.security is not None:
+            self.security.provision(self.client_config())
         log.info(
             "Kafka %s: %d brokers at %s ready in %.1f s (%.1f s to prepare)",
             self.version,
@@ -183,7 +212,7 @@ class KafkaCluster:
 
     def live_brokers(self) -> set[int]:
         """The ids of the brokers the cluster's metadata lists (registered and unfenced)."""
-        admin = AdminClient({"bootstrap.servers": self.bootstrap, "socket.timeout.ms": 5000})
+        admin = AdminClient({**self.client_config(), "socket.timeout.ms": 5000})
         described = admin.describe_cluster(request_timeout=5).result(timeout=10)
         return {int(node.id) for node in described.nodes}
 
@@ -200,7 +229,7 @@ class KafkaCluster:
         """Partitions whose in-sync replicas are fewer than their replicas, as topic-partition
         names: empty once every node has caught up (a rolling restart waits for that before it
         takes the next node down)."""
-        admin = AdminClient({"bootstrap.servers": self.bootstrap, "socket.timeout.ms": 5000})
+        admin = AdminClient({**self.client_config(), "socket.timeout.ms": 5000})
         metadata = admin.list_topics(timeout=10)
         return [
             f"{topic.topic}-{partition.id}"

@@ -29,12 +29,14 @@ GC = (
 
 @dataclass(frozen=True)
 class KafkaNode:
-    """One combined controller and broker: its id, its two ports and its directory."""
+    """One combined controller and broker: its id, its ports and its directory. A secure
+    cluster's nodes talk to each other on a listener of their own, ``internal_port``."""
 
     node_id: int
     broker_port: int
     controller_port: int
     directory: Path
+    internal_port: int = 0
 
     @property
     def name(self) -> str:
