@@ -130,7 +130,19 @@ class ProcessorSettings(KafkaSettings):
     audit_dsn: str | None = Field(
         default=None,
         description="libpq connection string of the federation's disclosure audit store "
-        "(operator-owned, never the replica); no audit when unset",
+        "(operator-owned, never the replica); required under a manifest unless unaudited",
+    )
+    # deny by default: without a manifest a processor refuses to start, and under one it
+    # refuses to run without the audit; these two say, for development and tests, otherwise
+    unrestricted: bool = Field(
+        default=False,
+        description="Development and tests only: without a manifest, apply every field of "
+        "GOVSYNC_TOPICS (no filter, no pseudonym, no audit)",
+    )
+    unaudited: bool = Field(
+        default=False,
+        description="Development and tests only: apply under a manifest without recording "
+        "the disclosures in the audit",
     )
 
     @property

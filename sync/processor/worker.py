@@ -31,10 +31,7 @@ def run_worker(settings: ProcessorSettings, loglevel: str = "INFO") -> None:
     kafka = settings.client_config()
     hosted = [settings.for_agency(code) for code in agencies_of(settings)]
     subscribed = {agency.agency: subscriptions_of(agency) for agency in hosted}
-    if settings.manifest is not None and settings.audit_dsn is None:
-        log.warning(
-            "GOVSYNC_AUDIT_DSN is unset: disclosures to %s are not audited", settings.agency
-        )
+    check_policy(settings)  # after the manifest proved valid, before any client starts
     shared = WorkerResources.create(settings, len(hosted), registry)
     topics = {topic for contracts, _ in subscribed.values() for topic in contracts}
     dead_letters = {dead_letter_topic(a.topic_prefix, a.agency) for a in hosted}
@@ -49,6 +46,38 @@ def run_worker(settings: ProcessorSettings, loglevel: str = "INFO") -> None:
     host = SubscriptionHost(services)
     worker = faust.Worker(app, host, loglevel=loglevel, redirect_stdouts=False)
     worker.execute_from_commandline()
+
+
+def check_policy(settings: ProcessorSettings) -> None:
+    """Deny by default: a processor applies only what a manifest grants, and records every
+    disclosure in the audit, unless a development setting says otherwise out loud."""
+    if settings.manifest is None:
+        if not settings.unrestricted:
+            raise ConfigError(
+                "no manifest (GOVSYNC_MANIFEST): a processor applies only what the federation "
+                "manifest grants its agency; GOVSYNC_UNRESTRICTED=true applies every field of "
+                "GOVSYNC_TOPICS instead, for development and tests only"
+            )
+        log.warning(
+            "GOVSYNC_UNRESTRICTED: %s receives every field of %s, with no filter, no "
+            "pseudonym and no audit (development only)",
+            settings.agency,
+            ", ".join(settings.topics) or "no topic",
+        )
+        return
+    if settings.unrestricted:
+        raise ConfigError("GOVSYNC_UNRESTRICTED is for a processor without a manifest")
+    if settings.audit_dsn is None:
+        if not settings.unaudited:
+            raise ConfigError(
+                "GOVSYNC_AUDIT_DSN is unset: every disclosure under a manifest is recorded in "
+                "the audit; GOVSYNC_UNAUDITED=true runs without it, for development and tests "
+                "only"
+            )
+        log.warning(
+            "GOVSYNC_UNAUDITED: disclosures to %s are not audited (development only)",
+            settings.agency,
+        )
 
 
 def agencies_of(settings: ProcessorSettings) -> list[str]:

@@ -89,9 +89,11 @@ def processor_spec(
     hash_keys_file: Path | None = None,
     audit_dsn: str | None = None,
 ) -> ProcessSpec:
-    """Without a manifest the agency receives every field of ``topics``; with one, what its
-    subscriptions allow (``topics`` then only names what to drain before stopping).
-    ``agency`` may name several agencies (see ``GOVSYNC_AGENCY``); each drains."""
+    """Without a manifest the agency receives every field of ``topics`` (the processor is told
+    ``GOVSYNC_UNRESTRICTED``: development and tests only); with one, what its subscriptions
+    allow (``topics`` then only names what to drain before stopping), recorded in the audit at
+    ``audit_dsn`` (without one, ``GOVSYNC_UNAUDITED``). ``agency`` may name several agencies
+    (see ``GOVSYNC_AGENCY``); each drains."""
     name = name or f"processor-{agency}"
     port = free_port()
     state_dir.mkdir(parents=True, exist_ok=True)
@@ -103,8 +105,12 @@ def processor_spec(
         "GOVSYNC_WEB_PORT": str(port),
         "GOVSYNC_DATA_DIR": str(state_dir),
     }
-    if manifest is not None:
+    if manifest is None:
+        env["GOVSYNC_UNRESTRICTED"] = "true"
+    else:
         env["GOVSYNC_MANIFEST"] = str(manifest)
+        if audit_dsn is None:
+            env["GOVSYNC_UNAUDITED"] = "true"
     if hash_keys_file is not None:
         env["GOVSYNC_HASH_KEYS_FILE"] = str(hash_keys_file)
     if audit_dsn is not None:

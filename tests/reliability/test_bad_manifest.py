@@ -44,6 +44,10 @@ CASES: dict[str, tuple[Change | str, str]] = {
         lambda d: _hanoi(d).update(row_filter="province_code == '01'; delete from citizen"),
         "unexpected character ';'",
     ),
+    "a subscription without its legal basis": (
+        lambda d: _hanoi(d).pop("legal_basis"),
+        "legal_basis",
+    ),
     "YAML tag constructing an object": (
         "version: 1\nagencies:\n  - code: !!python/object/apply:os.system ['echo owned']\n",
         "YAML tag '!!python/object/apply:os.system' is not allowed",
@@ -62,14 +66,15 @@ def bad_manifest(directory: Path, change: Change | str) -> Path:
     return path
 
 
-def run_processor(manifest: Path) -> subprocess.CompletedProcess[str]:
+def run_processor(manifest: Path | None, **settings: str) -> subprocess.CompletedProcess[str]:
     env = {
-        **os.environ,
+        **{k: v for k, v in os.environ.items() if not k.startswith("GOVSYNC_")},
         "GOVSYNC_AGENCY": "hanoi",
         "GOVSYNC_REPLICA_DSN": "host=127.0.0.1 port=1 dbname=never",
         "GOVSYNC_BOOTSTRAP": "127.0.0.1:1",
         "GOVSYNC_REGISTRY_URL": "http://127.0.0.1:1",
-        "GOVSYNC_MANIFEST": str(manifest),
+        **({"GOVSYNC_MANIFEST": str(manifest)} if manifest else {}),
+        **{f"GOVSYNC_{name.upper()}": value for name, value in settings.items()},
     }
     return subprocess.run(
         [sys.executable, "-m", "sync.cli", "processor", "run"],
@@ -92,3 +97,26 @@ def test_a_bad_manifest_stops_the_processor_before_anything_runs(tmp_path: Path,
     assert "owned" not in result.stdout + result.stderr, "no object was constructed"
     assert "rdkafka" not in result.stderr, "it stopped before connecting to the broker"
     print(f"\n{case} | {error.split('cannot run: ')[1]} | exit 2, nothing started | — | 0")
+
+
+# deny by default: what a processor refuses to do unless a development setting says so
+DENIALS: dict[str, tuple[Path | None, dict[str, str], str]] = {
+    "no manifest": (None, {"topics": '["population.citizen"]'}, "no manifest (GOVSYNC_MANIFEST)"),
+    "a manifest without the audit": (DEMO_MANIFEST, {}, "GOVSYNC_AUDIT_DSN is unset"),
+    "unrestricted beside a manifest": (
+        DEMO_MANIFEST,
+        {"unrestricted": "true", "audit_dsn": "host=127.0.0.1 port=1"},
+        "GOVSYNC_UNRESTRICTED is for a processor without a manifest",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(DENIALS))
+def test_a_processor_without_policy_or_audit_refuses_to_start(case: str) -> None:
+    manifest, settings, words = DENIALS[case]
+    result = run_processor(manifest, **settings)
+    assert result.returncode == 2, result.stderr[-2000:]
+    error = next(line for line in result.stderr.splitlines() if "cannot run" in line)
+    assert words in error
+    assert "rdkafka" not in result.stderr, "it stopped before connecting to the broker"
+    print(f"\n{case} | {error.split('cannot run: ')[1]} | exit 2, nothing started")
