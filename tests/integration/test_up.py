@@ -15,6 +15,7 @@ import pytest
 
 from sync.stack.description import StackDescription
 from sync.stack.ports import wait_until
+from sync.stack.providers import broker_from_environment
 
 pytestmark = pytest.mark.integration
 
@@ -31,6 +32,8 @@ def start_up(data_dir: Path, citizens: int = 400) -> subprocess.Popen[bytes]:
             str(data_dir),
             "--citizens",
             str(citizens),
+            "--broker",
+            broker_from_environment(),
         ],
         stdout=log,
         stderr=subprocess.STDOUT,
