@@ -2,9 +2,11 @@
 
 Every 0.5 s each watched process is read with psutil. A role (``connector``, ``processor``,
 ``broker``, ``postgres``…) may hold several processes over a run; its peak is the highest any
-one of them reached. ``postgres`` is watched as a tree (the postmaster and its backends, summed):
-RSS counts shared buffers once per backend, so the proportional set size (PSS, shared pages
-split between the processes that map them) is kept as well. CPU seconds are summed by role.
+one of them reached. Processes watched together count as one: the nodes of a Kafka cluster are
+the broker, their memory summed. ``postgres`` is watched as a tree (the postmaster and its
+backends, summed): RSS counts shared buffers once per backend, so the proportional set size
+(PSS, shared pages split between the processes that map them) is kept as well. CPU seconds are
+summed by role.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ class _Watched:
     role: str
     process: psutil.Process
     tree: bool
+    peers: tuple[psutil.Process, ...] = ()  # watched with it, as one
     cpu_seconds: float = 0.0  # last reading, kept after the process is gone
 
 
@@ -40,9 +43,11 @@ class Sampler:
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
-    def watch(self, role: str, pid: int, *, tree: bool = False) -> None:
+    def watch(self, role: str, pid: int, *peers: int, tree: bool = False) -> None:
+        """Watch ``pid`` (with ``peers``: those processes as one, memory summed) as ``role``."""
         with contextlib.suppress(psutil.NoSuchProcess), self._lock:
-            self._watched.append(_Watched(role, psutil.Process(pid), tree))
+            others = tuple(psutil.Process(peer) for peer in peers)
+            self._watched.append(_Watched(role, psutil.Process(pid), tree, others))
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="bench-sampler", daemon=True)
@@ -98,7 +103,7 @@ def _members(watched: _Watched) -> list[psutil.Process]:
     members = [watched.process]
     if watched.tree:
         members += watched.process.children(recursive=True)
-    return members
+    return members + [peer for peer in watched.peers if peer.is_running()]
 
 
 def _cpu(root: psutil.Process, members: list[psutil.Process]) -> float:
