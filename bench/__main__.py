@@ -1,4 +1,5 @@
-"""``python -m bench [--quick] [--keep]``: measure, then write the report."""
+"""``python -m bench [--quick] [--keep] [--broker tansu|kafka]``: measure, then write the
+report."""
 
 from __future__ import annotations
 
@@ -27,6 +28,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--keep", action="store_true", help="keep the servers' data directory and logs"
     )
+    parser.add_argument(
+        "--broker",
+        choices=("tansu", "kafka"),
+        default="tansu",
+        help="the embedded Tansu broker, or a three-node Apache Kafka cluster (needs Java 17+)",
+    )
     parser.add_argument("--results", type=Path, default=RESULTS_DIR, help="report directory")
     return parser.parse_args(argv)
 
@@ -47,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     data_dir = Path(tempfile.mkdtemp(prefix="govsync-bench-"))
     keep = args.keep
     try:
-        with Session(data_dir) as session:
+        with Session(data_dir, broker=args.broker) as session:
             results = run_benchmark(session, sizes, started)
         report = write_results(results, started, args.results)
     except KeyboardInterrupt:

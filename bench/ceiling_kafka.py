@@ -1,32 +1,49 @@
-"""Raw ceilings of the broker: producing pre-encoded values with the connector's producer
-settings (idempotent, ``acks=all``) and consuming them back from offset 0."""
+"""Raw ceilings of the broker the pipeline runs on: producing pre-encoded values with the
+connector's producer settings (idempotent, ``acks=all``) into a topic replicated as the
+pipeline's are, and consuming them back from offset 0."""
 
 from __future__ import annotations
 
-import contextlib
+import logging
 import os
 import time
 
-from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from bench.timing import Figure, rate, timed
 from connectors.postgres.delivery import PRODUCER_DEFAULTS
 from sync.kafka import ensure_topics
 
+log = logging.getLogger(__name__)
+
 VALUE_BYTES = 300
 PARTITIONS = 3
 
 
-def measure_kafka(bootstrap: str, topic: str, count: int) -> dict[str, Figure]:
-    ensure_topics(bootstrap, [topic], PARTITIONS)
+def measure_kafka(
+    bootstrap: str, topic: str, count: int, replication: int | None = None
+) -> dict[str, Figure]:
+    """``replication``: the topic's replication factor (None: the broker's default)."""
+    ensure_topics(bootstrap, [topic], PARTITIONS, replication)
     try:
         produced = produce(bootstrap, topic, count)
         consumed = consume(bootstrap, topic, count)
     finally:
-        with contextlib.suppress(Exception):  # the broker keeps topics in memory: free it
-            AdminClient({"bootstrap.servers": bootstrap}).delete_topics([topic])
+        delete_topic(bootstrap, topic)
     return {"produce": produced, "consume": consumed}
+
+
+def delete_topic(bootstrap: str, topic: str, timeout: float = 60.0) -> None:
+    """Delete ``topic`` and wait for the answer (Tansu keeps topics in memory, a Kafka cluster
+    on disk: either way the rest of the run should not carry them). A failure is logged, not
+    raised: it costs memory or disk, not the figures."""
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    future = admin.delete_topics([topic], operation_timeout=timeout)[topic]
+    try:
+        future.result(timeout=timeout)
+    except (KafkaException, TimeoutError) as exc:
+        log.warning("could not delete topic %s: %s", topic, exc)
 
 
 def produce(bootstrap: str, topic: str, count: int) -> Figure:

@@ -24,7 +24,9 @@ def measure_ceilings(session: Session, rows: int) -> dict[str, Figure]:
     figures |= codec_figures
     del _encoded
     gc.collect()
-    figures |= measure_kafka(session.stack.bootstrap, session.topic("ceiling"), rows)
+    figures |= measure_kafka(
+        session.stack.bootstrap, session.topic("ceiling"), rows, session.broker.replication
+    )
     figures |= measure_replica(session.database("ceiling_replica"), session.contract, events)
     for name, figure in figures.items():
         log.info("  %-16s %12.0f %s/s", name, figure["rate"] or 0, figure["unit"])

@@ -10,12 +10,13 @@ from pathlib import Path
 
 import psycopg
 
-from sync.stack.broker import tansu_binary
+from sync.stack.broker import Broker, tansu_binary
+from sync.stack.kafka import KafkaCluster
 
 PACKAGES = ("confluent-kafka", "faust-streaming", "psycopg", "fastavro")
 
 
-def describe_machine(postgres_dsn: str) -> dict[str, object]:
+def describe_machine(postgres_dsn: str, broker: Broker) -> dict[str, object]:
     return {
         "cores": os.cpu_count(),
         "cpu": _cpu_model(),
@@ -23,7 +24,7 @@ def describe_machine(postgres_dsn: str) -> dict[str, object]:
         "os": f"{platform.system()} {platform.machine()}",
         "python": platform.python_version(),
         "postgresql": _postgres_version(postgres_dsn),
-        "broker": _broker_version(),
+        "broker": describe_broker(broker),
         "load_average": load_average(),
         "packages": {name: _version(name) for name in PACKAGES},
     }
@@ -57,11 +58,18 @@ def _postgres_version(dsn: str) -> str:
     return str(row[0]) if row else "unknown"
 
 
-def _broker_version() -> str:
+def describe_broker(broker: Broker) -> str:
+    """Which broker, its version, and how it keeps and replicates topics."""
+    if isinstance(broker, KafkaCluster):
+        durability = broker.durability
+        return (
+            f"Apache Kafka {broker.version}: {len(broker.nodes)} KRaft nodes, replication "
+            f"factor {durability.replication}, min.insync.replicas={durability.min_insync}"
+        )
     done = subprocess.run(
         [str(tansu_binary()), "--version"], capture_output=True, text=True, timeout=10
     )
-    return done.stdout.strip() or "unknown"
+    return f"{done.stdout.strip() or 'Tansu, version unknown'}, storage {broker.storage}"
 
 
 def _version(name: str) -> str:

@@ -173,6 +173,12 @@ def subscribers_section(results: Results) -> list[str]:
     ]
 
 
+def _broker_memory_note(results: Results) -> str:
+    if results.get("broker") == "kafka":
+        return "The broker is the three Kafka nodes together, their topics on disk."
+    return "The broker (Tansu) keeps every topic of the run in memory."
+
+
 def memory_section(results: Results) -> list[str]:
     memory = results.get("memory", {})
     rows = [
@@ -184,7 +190,6 @@ def memory_section(results: Results) -> list[str]:
         *table(("process", "peak RSS MiB", "peak PSS MiB"), rows),
         "Sampled every 0.5 s over the whole run. postgres is the postmaster and its backends "
         "together: their RSS counts shared buffers once per backend, PSS splits them. For the "
-        "connector and processor, the highest of any one process. The broker keeps every topic "
-        "of the run in memory.",
+        "connector and processor, the highest of any one process. " + _broker_memory_note(results),
         "",
     ]

@@ -24,9 +24,10 @@ def run_benchmark(session: Session, sizes: Sizes, started: datetime) -> dict[str
     clock = time.perf_counter()
     results: dict[str, Any] = {
         "mode": sizes.mode,
+        "broker": session.broker_name,
         "started": started.strftime("%Y-%m-%d %H:%M UTC"),
         "sizes": dataclasses.asdict(sizes),
-        "machine": describe_machine(session.postgres_dsn()),
+        "machine": describe_machine(session.postgres_dsn(), session.broker),
     }
     results["ceilings"] = measure_ceilings(session, sizes.ceiling_rows)
     results["end_to_end"] = {"snapshot": snapshot_backlog(session, sizes)}

@@ -1,19 +1,22 @@
-"""One benchmark session: the embedded stack, the pipeline processes started on it, and the
-sampler watching them. Leaving the session (normally, on error or on Ctrl-C) stops every
-process it started: pipeline processes first, then the registry, the broker and PostgreSQL."""
+"""One benchmark session: the embedded stack on the broker asked for (Tansu, or a three-node
+Apache Kafka cluster), the pipeline processes started on it, and the sampler watching them.
+Leaving the session (normally, on error or on Ctrl-C) stops every process it started: pipeline
+processes first, then the registry, the broker and PostgreSQL."""
 
 from __future__ import annotations
 
 import logging
 import os
 import uuid
+from collections import defaultdict
 from pathlib import Path
 from types import TracebackType
 
 from bench.sampler import Sampler
 from sync.contracts import Contract, load_contracts
 from sync.errors import StackError
-from sync.stack.providers import EmbeddedProvider
+from sync.stack.broker import Broker
+from sync.stack.providers import BrokerChoice, EmbeddedProvider
 from sync.stack.specs import KafkaEndpoints, connector_spec, processor_spec
 from sync.stack.supervisor import Managed, ProcessSpec, Supervisor
 
@@ -22,7 +25,13 @@ log = logging.getLogger(__name__)
 TOPIC = "population.citizen"
 SOURCE = "population"
 PARTITIONS = 3
-INFRASTRUCTURE = {"postgres": True, "broker": False, "registry": False}  # role -> as a tree
+# the stack's process role -> the sampler's role, and whether its children count (a tree); the
+# broker is one process (Tansu) or one per node (Kafka), watched as one
+INFRASTRUCTURE = {
+    "database": ("postgres", True),
+    "broker": ("broker", False),
+    "registry": ("registry", False),
+}
 
 
 class BenchError(RuntimeError):
@@ -32,8 +41,9 @@ class BenchError(RuntimeError):
 class Session:
     """Use as a context manager."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, broker: BrokerChoice = "tansu") -> None:
         self.data_dir = data_dir
+        self.broker_name: BrokerChoice = broker
         self.logs = data_dir / "logs"
         self.run_id = uuid.uuid4().hex[:6]
         self.contract: Contract = load_contracts()[TOPIC]
@@ -43,16 +53,23 @@ class Session:
 
     def __enter__(self) -> Session:
         try:
-            self.provider = EmbeddedProvider(self.data_dir / "stack")
-            for name, tree in INFRASTRUCTURE.items():
-                managed = self.provider.federation.supervisor.processes[name]
-                self.sampler.watch(name, managed.pid, tree=tree)
+            self.provider = EmbeddedProvider(self.data_dir / "stack", broker=self.broker_name)
+            self._watch_infrastructure(self.provider.federation.supervisor)
             self.sampler.watch("bench", os.getpid())  # its polls and probes cost CPU too
             self.sampler.start()
         except BaseException:
             self.close()
             raise
         return self
+
+    def _watch_infrastructure(self, supervisor: Supervisor) -> None:
+        pids: dict[str, list[int]] = defaultdict(list)
+        for managed in supervisor.processes.values():
+            pids[managed.spec.role].append(managed.pid)
+        for role, (name, tree) in INFRASTRUCTURE.items():
+            if not pids[role]:
+                raise BenchError(f"the stack runs no {role} process")
+            self.sampler.watch(name, *pids[role], tree=tree)
 
     def __exit__(
         self,
@@ -77,6 +94,10 @@ class Session:
             raise BenchError("the stack is not running")
         return self.provider
 
+    @property
+    def broker(self) -> Broker:
+        return self.stack.federation.broker
+
     def database(self, name: str) -> str:
         """A new empty database; returns its DSN."""
         return self.stack.create_database(f"bench_{name}")
@@ -87,7 +108,13 @@ class Session:
     def kafka(self, phase: str) -> KafkaEndpoints:
         """Endpoints with a topic prefix no other phase or run uses."""
         prefix = f"bench{self.run_id}.{phase}."
-        return KafkaEndpoints(self.stack.bootstrap, self.stack.registry_url, PARTITIONS, prefix)
+        return KafkaEndpoints(
+            self.stack.bootstrap,
+            self.stack.registry_url,
+            PARTITIONS,
+            prefix,
+            replication=self.broker.replication,
+        )
 
     def topic(self, phase: str) -> str:
         return self.kafka(phase).topic_prefix + TOPIC
