@@ -1,5 +1,6 @@
-"""Where a run's report goes: ``bench/results/<UTC timestamp>.md`` with the plot and the raw
-results beside it, and a copy of the report as ``latest.md``."""
+"""Where a run's report goes: ``bench/results/<UTC timestamp>-<broker>.md`` with the plot and
+the raw results beside it, and a copy of the report as ``latest.md``. When the directory holds
+a run of the same mode on the other broker, the report puts the newest of each side by side."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from bench.compare import broker_of, newest_by_broker
 from bench.plot import write_plot
 from bench.report import render
 
@@ -21,11 +23,13 @@ def write_results(
 ) -> Path:
     """Write the report, its plot and the results as JSON; returns the report's path."""
     directory.mkdir(parents=True, exist_ok=True)
-    stem = started.strftime("%Y%m%dT%H%M%SZ")
+    stem = f"{started.strftime('%Y%m%dT%H%M%SZ')}-{broker_of(results)}"
     plot = directory / f"{stem}.png"
     write_plot(results, plot)
     (directory / f"{stem}.json").write_text(json.dumps(results, indent=1, default=str) + "\n")
+    brokers = newest_by_broker(directory, results["mode"])
+    brokers[broker_of(results)] = results  # this run, even if an older one sorts after it
     report = directory / f"{stem}.md"
-    report.write_text(render(results, plot.name))
+    report.write_text(render(results, plot.name, brokers))
     shutil.copyfile(report, directory / "latest.md")
     return report

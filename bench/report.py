@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from bench.compare import broker_of, comparison_section
 from bench.markdown import DASH, section, table
 from bench.report_sections import (
     baseline_section,
@@ -21,17 +22,30 @@ Results = Mapping[str, Any]
 NOT_MEASURED = (
     "more than two worker processes, and more than 3 partitions per topic",
     "updates, deletes and primary-key changes (every change measured is an insert)",
-    "Apache Kafka instead of the embedded Tansu broker (which keeps topics in memory)",
     "servers on separate machines (everything here shares one machine and its cores)",
     "several connectors or source databases at once",
 )
+OTHER_BROKER = {
+    "tansu": "Apache Kafka instead of the embedded Tansu broker, which keeps topics in memory "
+    "(`--broker kafka` runs on a three-node cluster)",
+    "kafka": "the embedded Tansu broker (the default `--broker tansu`)",
+}
 
 
-def render(results: Results, plot_name: str | None = None) -> str:
-    lines = [f"# govsync benchmark, {results['started']} ({results['mode']} mode)", ""]
+def render(
+    results: Results, plot_name: str | None = None, brokers: Mapping[str, Results] | None = None
+) -> str:
+    """``brokers``: the newest run of each broker (this one among them); with two or more the
+    report puts them side by side."""
+    broker = broker_of(results)
+    side_by_side = brokers if brokers is not None and len(brokers) > 1 else None
+    title = f"# govsync benchmark, {results['started']} ({results['mode']} mode, {broker})"
+    lines = [title, ""]
     lines += _preamble(results)
     lines += section("Targets", targets_section(results))
     lines += section("Machine", machine_section(results["machine"]))
+    if side_by_side is not None:
+        lines += section("Brokers side by side", comparison_section(side_by_side))
     lines += section("Raw ceilings, each stage alone", ceilings_section(results))
     lines += section("End to end: a backlog of changes", end_to_end_section(results))
     lines += section("End-to-end latency at fixed offered loads", latency_section(results))
@@ -40,7 +54,10 @@ def render(results: Results, plot_name: str | None = None) -> str:
     lines += section("Peak memory per process", memory_section(results))
     if plot_name:
         lines += section("Plot", [f"![throughput, convergence and latency]({plot_name})", ""])
-    lines += section("Not yet measured", [*(f"- {item}" for item in NOT_MEASURED), ""])
+    not_measured = list(NOT_MEASURED)
+    if side_by_side is None and broker in OTHER_BROKER:
+        not_measured.append(OTHER_BROKER[broker])
+    lines += section("Not yet measured", [*(f"- {item}" for item in not_measured), ""])
     return "\n".join(lines)
 
 

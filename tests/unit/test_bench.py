@@ -3,11 +3,14 @@ project's targets, and the report rendered from a results dict. No servers."""
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from bench.compare import comparison_section, newest_by_broker
 from bench.histogram import (
     buckets_of,
     difference,
@@ -264,3 +267,64 @@ def test_report_without_optional_sections() -> None:
     assert "| p99 < 500 ms at 1,000 changes/s | not measured | not measured |" in text
     assert "## Plot" not in text
     assert "noisy" in text
+
+
+def broker_run(broker: str, fast: bool) -> dict[str, Any]:
+    data = results(fast)
+    data["broker"] = broker
+    data["machine"]["broker"] = f"{broker} 1.0"
+    data["end_to_end"]["snapshot"]["cpu_seconds"] = {"broker": 0.3, "machine": 1.8}
+    data["memory"]["broker"] = {"rss": 300 * 2**20, "pss": 280 * 2**20}
+    return data
+
+
+def test_brokers_side_by_side_each_against_its_own_ceilings() -> None:
+    kafka = broker_run("kafka", fast=False)
+    kafka["ceilings"]["produce"]["rate"] = 8_000.0  # below every other stage: its lowest
+    del kafka["latency"]
+    lines = comparison_section({"kafka": kafka, "tansu": broker_run("tansu", fast=True)})
+    assert lines[0] == "|  | tansu | kafka |"  # Tansu first, whatever the order given
+    for row in (
+        "| broker | tansu 1.0 | kafka 1.0 |",
+        "| load average, start → end | 0.10 → 2.00 | 0.10 → 2.00 |",
+        "| raw produce, messages/s | 60,000 | 8,000 |",
+        "| lowest raw ceiling | pgoutput_decode stage, 25,000/s | produce stage, 8,000/s |",
+        "| end to end, snapshot, changes/s | 40,000 | 4,000 |",
+        "| end to end, snapshot, of lowest raw ceiling | 160% | 50% |",
+        "| end to end, snapshot, of raw produce ceiling | 67% | 50% |",
+        "| broker cores, snapshot drain | 0.20 | 0.20 |",  # 0.3 CPU seconds in 1.5 s
+        "| all processes' cores, snapshot drain | 1.20 | 1.20 |",
+        "| broker cores, streaming drain | - | - |",  # not sampled in that run
+        "| latency at 1,000/s, p50 / p95 / p99 | 120 ms / 200 ms / 300 ms | - |",
+        "| latency at 1,000/s to the broker, p50 / p99 | 80 ms / 150 ms | - |",
+        "| broker peak RSS / PSS, MiB | 300 / 280 | 300 / 280 |",
+    ):
+        assert row in lines
+
+
+def test_report_shows_the_brokers_side_by_side_only_with_both() -> None:
+    tansu, kafka = broker_run("tansu", fast=True), broker_run("kafka", fast=False)
+    alone = render(kafka, brokers={"kafka": kafka})
+    assert alone.startswith("# govsync benchmark, 2025-01-01 00:00 UTC (quick mode, kafka)")
+    assert "## Brokers side by side" not in alone
+    assert "- the embedded Tansu broker" in alone
+    both = render(kafka, brokers={"tansu": tansu, "kafka": kafka})
+    assert "## Brokers side by side\n\n|  | tansu | kafka |" in both
+    assert "- the embedded Tansu broker" not in both
+    assert "The broker is the three Kafka nodes together" in both
+
+
+def test_newest_run_of_each_broker_in_the_same_mode(tmp_path: Path) -> None:
+    def write(stem: str, data: dict[str, Any]) -> None:
+        (tmp_path / f"{stem}.json").write_text(json.dumps(data))
+
+    legacy = results(fast=True)  # written before runs recorded their broker: Tansu
+    write("20250101T000000Z", legacy)
+    write("20250102T000000Z-kafka", {**broker_run("kafka", True), "started": "old kafka"})
+    write("20250103T000000Z-kafka", {**broker_run("kafka", True), "started": "new kafka"})
+    write("20250104T000000Z-tansu", {**broker_run("tansu", True), "mode": "full"})
+    (tmp_path / "notes.json").write_text("not json")
+    newest = newest_by_broker(tmp_path, "quick")
+    assert sorted(newest) == ["kafka", "tansu"]
+    assert newest["kafka"]["started"] == "new kafka"
+    assert newest["tansu"] == legacy
