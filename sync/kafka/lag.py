@@ -12,13 +12,15 @@ from collections.abc import Iterable
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
+from sync.kafka.topics import KafkaClient, client_config
+
 Partition = tuple[str, int]
 
 
-def _consumer(bootstrap: str, group_id: str) -> Consumer:
+def _consumer(kafka: KafkaClient, group_id: str) -> Consumer:
     return Consumer(
         {
-            "bootstrap.servers": bootstrap,
+            **client_config(kafka),
             "group.id": group_id,
             "enable.auto.commit": False,
             "enable.partition.eof": True,
@@ -58,10 +60,10 @@ def _high_watermarks(
     }
 
 
-def group_lag(bootstrap: str, group_id: str, topics: Iterable[str]) -> dict[Partition, int]:
+def group_lag(kafka: KafkaClient, group_id: str, topics: Iterable[str]) -> dict[Partition, int]:
     """Messages not yet committed by ``group_id``, per (topic, partition). Querying does not
-    join the group."""
-    consumer = _consumer(bootstrap, group_id)
+    join the group. ``kafka``: a bootstrap address or a client configuration."""
+    consumer = _consumer(kafka, group_id)
     try:
         partitions = _partitions(consumer, topics)
         committed = {
@@ -74,9 +76,9 @@ def group_lag(bootstrap: str, group_id: str, topics: Iterable[str]) -> dict[Part
         consumer.close()
 
 
-def end_offsets(bootstrap: str, topics: Iterable[str]) -> dict[Partition, int]:
+def end_offsets(kafka: KafkaClient, topics: Iterable[str]) -> dict[Partition, int]:
     """The next offset to be written in each partition of ``topics``."""
-    consumer = _consumer(bootstrap, "govsync-end-offsets")
+    consumer = _consumer(kafka, "govsync-end-offsets")
     try:
         partitions = _partitions(consumer, topics)
         return _high_watermarks(
