@@ -33,7 +33,7 @@ QUICK = Sizes(
     latency_rates=(100, 1_000),
     latency_seconds=10.0,
     baseline_seconds=3.0,
-    converge_timeout=180.0,
+    converge_timeout=600.0,  # a guard against a stuck run, wide enough for a busy machine
 )
 FULL = Sizes(
     mode="full",
