@@ -147,6 +147,7 @@ class ProcessorMetrics:
     audit_entries: Counter
     audit_duplicates: Counter
     audit_write_seconds: Histogram
+    audit_write_failures: Counter
     replica_columns_added: Counter
     member_role: Gauge
     member_activations: Counter
@@ -280,6 +281,13 @@ class ProcessorMetrics:
                 "Time to append one batch of disclosures to the audit chain, commit included",
                 ("agency",),
                 buckets=SECONDS_BUCKETS,
+                registry=registry,
+            ),
+            audit_write_failures=Counter(
+                f"{prefix}_processor_audit_write_failures_total",
+                "Batches of disclosures the audit store did not take, by outcome: retried "
+                "(unreachable; the batch waits) or refused (for good; the subscription stops)",
+                ("agency", "outcome"),
                 registry=registry,
             ),
         )

@@ -90,10 +90,20 @@ class Subscription:
         self._read_upto: dict[Partition, int] = {}  # next offset per partition, as read
         self._recorded: dict[Partition, int] = {}  # next offset per partition, in the replica
         self._set_state("running")
+        self._export_rare_counters()
 
     def _set_state(self, state: str) -> None:
         for name in ("running", "stopped"):
             self.metrics.subscription_state.labels(self.agency, name).set(int(name == state))
+
+    def _export_rare_counters(self) -> None:
+        """Export at zero the counters of rare failures, so that ``increase()`` sees their
+        first increment (a series born at 1 shows no increase)."""
+        if self.transactions is not None:
+            self.metrics.transactions_incomplete.labels(self.agency)
+        if self.audit_dsn is not None:
+            for outcome in ("retried", "refused"):
+                self.metrics.audit_write_failures.labels(self.agency, outcome)
 
     def stop(self, error: SubscriptionStopped) -> None:
         """Record that the subscription cannot go on; nothing more is consumed or committed."""
@@ -283,7 +293,10 @@ class Subscription:
             if self._audit is not None:
                 await self._audit.close()
                 self._audit = None
-            if is_retryable(exc):
+            retried = is_retryable(exc)
+            outcome = "retried" if retried else "refused"
+            self.metrics.audit_write_failures.labels(self.agency, outcome).inc()
+            if retried:
                 raise
             raise SubscriptionStopped(
                 f"the disclosure audit refuses to record: {exc}; fix the audit store "
