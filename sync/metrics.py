@@ -291,3 +291,41 @@ class ProcessorMetrics:
                 registry=registry,
             ),
         )
+
+
+@dataclass(frozen=True)
+class VerifyMetrics:
+    """The outcome of one ``govsync verify`` run, pushed to a Pushgateway: the run is a
+    short-lived job that no scrape would catch."""
+
+    tables_unequal: Gauge
+    rows_differing: Gauge
+    last_run_timestamp: Gauge
+    last_success_timestamp: Gauge
+
+    @classmethod
+    def create(cls, registry: CollectorRegistry, prefix: str = "govsync") -> VerifyMetrics:
+        return cls(
+            tables_unequal=Gauge(
+                f"{prefix}_verify_tables_unequal",
+                "Replica tables that differ from the projection of their source",
+                ("agency",),
+                registry=registry,
+            ),
+            rows_differing=Gauge(
+                f"{prefix}_verify_rows_differing",
+                "Rows missing from, extra in or different in the replica table",
+                ("agency", "topic"),
+                registry=registry,
+            ),
+            last_run_timestamp=Gauge(
+                f"{prefix}_verify_last_run_timestamp_seconds",
+                "When the last verify run ended, compared or not",
+                registry=registry,
+            ),
+            last_success_timestamp=Gauge(
+                f"{prefix}_verify_last_success_timestamp_seconds",
+                "When a verify run last compared every replica with its source, equal or not",
+                registry=registry,
+            ),
+        )

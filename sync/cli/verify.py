@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 
 import click
@@ -13,6 +14,7 @@ from rich.table import Table
 from sync.cli.options import data_dir_option
 from sync.stack.description import StackDescription
 from sync.stack.verification import ReplicaReport, verify_stack
+from sync.stack.verify_metrics import push_outcome
 
 
 @click.command()
@@ -21,11 +23,28 @@ from sync.stack.verification import ReplicaReport, verify_stack
 @click.option("--chunk-rows", default=10_000, show_default=True, help="Rows per compared chunk.")
 @click.option("--show-keys", is_flag=True, help="List the keys that differ (personal data!).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@click.option(
+    "--pushgateway",
+    metavar="URL",
+    help="Also push the outcome to this Prometheus Pushgateway (job govsync-verify).",
+)
 def verify(
-    agency: str | None, data_dir: Path, chunk_rows: int, show_keys: bool, as_json: bool
+    agency: str | None,
+    data_dir: Path,
+    chunk_rows: int,
+    show_keys: bool,
+    as_json: bool,
+    pushgateway: str | None,
 ) -> None:
     """Compare each replica (or AGENCY's) with its source; exit 1 on any difference."""
-    reports = verify_stack(StackDescription.read(data_dir), agency, chunk_rows)
+    try:
+        reports = verify_stack(StackDescription.read(data_dir), agency, chunk_rows)
+    except Exception:
+        if pushgateway:  # a failed run pushes its end time, and no success
+            push_outcome(pushgateway, None, time.time(), agency)
+        raise
+    if pushgateway:
+        push_outcome(pushgateway, reports, time.time(), agency)
     if as_json:
         click.echo(json.dumps([_as_dict(r, show_keys) for r in reports], indent=2, default=str))
     else:

@@ -30,7 +30,7 @@ import yaml
 from prometheus_client import CollectorRegistry
 
 from sync.config import ConnectorSettings, KafkaSettings, ProcessorSettings, RegistrySettings
-from sync.metrics import ConnectorMetrics, ProcessorMetrics
+from sync.metrics import ConnectorMetrics, ProcessorMetrics, VerifyMetrics
 from sync.registry.metrics import RegistryMetrics
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -102,6 +102,7 @@ def exported_metric_names() -> set[str]:
     registry = CollectorRegistry()
     ConnectorMetrics.create(registry)
     ProcessorMetrics.create(registry)
+    VerifyMetrics.create(registry)
     RegistryMetrics(registry)
     suffixes = {
         "counter": ("_total", "_created"),
