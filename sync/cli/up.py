@@ -14,6 +14,7 @@ from rich.table import Table
 
 from sync.stack.description import StackDescription
 from sync.stack.federation import EmbeddedFederation, FederationOptions
+from sync.stack.kafka.security import ADMIN, KafkaSecurity
 
 console = Console()
 
@@ -48,11 +49,19 @@ console = Console()
     "Apache Kafka cluster (KRaft, replication factor 3, min.insync.replicas=2); needs Java 17+ "
     "and, on first use, Maven to fetch its jars.",
 )
+@click.option(
+    "--secure",
+    is_flag=True,
+    help="With --broker kafka: clients connect with SCRAM-SHA-512 over TLS, each connector and "
+    "processor as its own principal, allowed only the topics and group the federation "
+    "manifest gives it.",
+)
 def up(
     data_dir: Path | None,
     citizens: int,
     broker_storage: Literal["memory", "s3"],
     broker: Literal["tansu", "kafka"],
+    secure: bool,
 ) -> None:
     """Start the embedded federation -- PostgreSQL with the five demo sources and a replica
     per subscribing agency, the broker, the registry, a connector per source and a processor
@@ -65,12 +74,14 @@ def up(
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
-    options = FederationOptions(data_dir, citizens, broker_storage=broker_storage, broker=broker)
+    options = FederationOptions(
+        data_dir, citizens, broker_storage=broker_storage, broker=broker, secure=secure
+    )
     federation = EmbeddedFederation(options)
     with console.status("starting the embedded federation…"):
         description = federation.start()
     try:
-        _print(description, data_dir)
+        _print(description, data_dir, federation.security)
         federation.supervise(lambda: stopping["now"], lambda m: console.print(f"[yellow]{m}"))
     finally:
         with console.status("stopping…"):
@@ -78,7 +89,7 @@ def up(
         console.print("[green]stopped every process of the stack")
 
 
-def _print(description: StackDescription, data_dir: Path) -> None:
+def _print(description: StackDescription, data_dir: Path, security: KafkaSecurity | None) -> None:
     table = Table(title="govsync embedded federation")
     for column in ("name", "role", "pid", "metrics"):
         table.add_column(column)
@@ -88,6 +99,11 @@ def _print(description: StackDescription, data_dir: Path) -> None:
     console.print(
         f"broker      {description.broker} {description.bootstrap} ({description.broker_storage})"
     )
+    if security is not None:
+        console.print(
+            f"security    SASL_SSL, SCRAM-SHA-512; CA {security.ca_file}; "
+            f"the admin's password in {security.password_file(ADMIN)}"
+        )
     console.print(f"registry    {description.registry_url}")
     for db in description.databases:
         console.print(f"{db.role:<11} {db.agency}: {db.dsn}")

@@ -4,7 +4,9 @@ a broker (Tansu, or a three-node Apache Kafka cluster), the registry, one connec
 agency and the subscriber's processor.
 
 Everything a process needs is passed to it as ``GOVSYNC_*`` environment variables, the same way
-a container would get it, so the embedded stack exercises the production entry points.
+a container would get it, so the embedded stack exercises the production entry points. On a
+secure Kafka cluster each connector and processor gets its own principal (its password file and
+the cluster's CA), allowed only what the manifest grants it (:mod:`sync.stack.kafka.acls`).
 """
 
 from __future__ import annotations
@@ -21,15 +23,19 @@ from typing import Literal
 import psycopg
 from psycopg import sql
 
+from sync.config import processor_group_id
 from sync.contracts import Contract, load_contracts
 from sync.errors import ConfigError
-from sync.kafka import ensure_topics
+from sync.kafka import ensure_topics, group_lag
+from sync.kafka.topics import KafkaClient
 from sync.policy import DEMO_MANIFEST, load_manifest
 from sync.stack.audit_setup import prepare_audit
 from sync.stack.broker import Broker, EmbeddedBroker
 from sync.stack.demo import load_demo, sources
 from sync.stack.description import DatabaseEntry, StackDescription
 from sync.stack.kafka import KafkaCluster
+from sync.stack.kafka.acls import connector_user, federation_acls, processor_user
+from sync.stack.kafka.security import KafkaSecurity
 from sync.stack.ports import free_port
 from sync.stack.postgres import EmbeddedPostgres
 from sync.stack.s3 import EmbeddedS3
@@ -53,6 +59,8 @@ class FederationOptions:
     broker_storage: Literal["memory", "s3"] = "memory"
     # tansu: one embedded broker, no JVM; kafka: three Apache Kafka nodes, replication factor 3
     broker: Literal["tansu", "kafka"] = "tansu"
+    # kafka only: clients authenticate with SCRAM over TLS, each process as its own principal
+    secure: bool = False
 
 
 @dataclass
@@ -91,9 +99,32 @@ class EmbeddedFederation:
                 raise ConfigError(
                     "broker storage is a Tansu setting: the Kafka cluster keeps its logs on disk"
                 )
-            return KafkaCluster.create(self.options.data_dir / "kafka")
+            principals = None
+            if self.options.secure:
+                contracts = load_contracts()
+                principals = federation_acls(load_manifest(DEMO_MANIFEST, contracts), contracts)
+            return KafkaCluster.create(self.options.data_dir / "kafka", security=principals)
+        if self.options.secure:
+            raise ConfigError("security is a setting of the Apache Kafka cluster (--broker kafka)")
         s3 = EmbeddedS3(free_port()) if self.options.broker_storage == "s3" else None
         return EmbeddedBroker(free_port(), s3)
+
+    @property
+    def security(self) -> KafkaSecurity | None:
+        """A secure cluster's CA and credentials; None when clients connect in plaintext."""
+        return self.broker.security if isinstance(self.broker, KafkaCluster) else None
+
+    @property
+    def admin(self) -> KafkaClient:
+        """How the federation itself connects to the broker: as the admin on a secure
+        cluster."""
+        if isinstance(self.broker, KafkaCluster):
+            return self.broker.client_config()
+        return self.broker.bootstrap
+
+    def credentials(self, user: str) -> dict[str, str]:
+        """The ``GOVSYNC_*`` settings that connect a process as ``user``; none on plaintext."""
+        return {} if self.security is None else self.security.client_env(user)
 
     @property
     def hash_keys_file(self) -> Path:
@@ -136,15 +167,15 @@ class EmbeddedFederation:
                 self.postgres.dsn(AUDIT_DB), self.subscribers, self.options.data_dir / "audit"
             )
             topics = [c.topic for c in load_contracts().values()]
-            ensure_topics(
-                self.broker.bootstrap, topics, self.options.partitions, self.broker.replication
-            )
+            ensure_topics(self.admin, topics, self.options.partitions, self.broker.replication)
+            if isinstance(self.broker, KafkaCluster) and self.security is not None:
+                self.broker.wait_group_coordinators()
             for agency, entities in self.sources.items():
-                self.supervisor.start(
-                    connector_spec(
-                        self.kafka, agency, self.source_dsn(agency), self.logs, tables=entities
-                    )
+                spec = connector_spec(
+                    self.kafka, agency, self.source_dsn(agency), self.logs, tables=entities
                 )
+                spec.env |= self.credentials(connector_user(agency))
+                self.supervisor.start(spec)
             for agency, subscribed in self.subscribers.items():
                 spec = processor_spec(
                     self.kafka,
@@ -158,11 +189,19 @@ class EmbeddedFederation:
                     audit_dsn=audit.writer_dsns[agency],  # its own chain, nothing else
                 )
                 spec.env["GOVSYNC_AUDIT_SIGNING_KEY_FILE"] = str(audit.signing_keys[agency])
+                spec.env |= self.credentials(processor_user(agency))
+                if self.security is not None:  # the lag of its group, asked as the admin
+                    spec.drained = self._drained(agency, subscribed)
                 self.supervisor.start(spec)
         self._ready = True
         self._describe()
         assert self.description is not None
         return self.description
+
+    def _drained(self, agency: str, topics: tuple[str, ...]) -> Callable[[], bool]:
+        group = processor_group_id(self.kafka.topic_prefix, agency)
+        prefixed = [self.kafka.topic_prefix + topic for topic in topics]
+        return lambda: not any(group_lag(self.admin, group, prefixed).values())
 
     def source_dsn(self, agency: str) -> str:
         return self.postgres.dsn(agency)

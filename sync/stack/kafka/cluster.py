@@ -23,6 +23,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from confluent_kafka import Consumer
 from confluent_kafka.admin import AdminClient
 
 from sync.errors import StackError
@@ -44,6 +45,7 @@ log = logging.getLogger(__name__)
 
 CLUSTER = "kafka"  # the supervisor stops the nodes of one cluster together
 BROKER_MAIN = "kafka.Kafka"
+OFFSETS_TOPIC = "__consumer_offsets"
 # where the storage tool lives moved between Kafka versions: the first the jars hold is used
 STORAGE_TOOLS = ("kafka.tools.StorageTool", "org.apache.kafka.tools.StorageTool")
 
@@ -224,6 +226,24 @@ class KafkaCluster:
             f"the Kafka cluster ({len(wanted)} brokers at {self.bootstrap})",
             interval=0.25,
         )
+
+    def wait_group_coordinators(self, timeout: float = 120.0) -> None:
+        """Wait until every partition of the offsets topic has a leader. A group's first
+        coordinator lookup creates that topic; a consumer that assigns its partitions while it
+        is being created may be told NOT_COORDINATOR when it fetches its committed offsets, and
+        then never fetch at all (seen with librdkafka 2.16 on this cluster)."""
+        # a consumer with a group id looks up its coordinator as soon as it is created
+        probe = Consumer({**self.client_config(), "group.id": "govsync-coordinator-probe"})
+
+        def led() -> bool:
+            topic = probe.list_topics(OFFSETS_TOPIC, timeout=10).topics.get(OFFSETS_TOPIC)
+            partitions = [] if topic is None else list(topic.partitions.values())
+            return bool(partitions) and all(p.leader >= 0 for p in partitions)
+
+        try:
+            wait_until(led, timeout, "the Kafka cluster's group coordinators", interval=0.5)
+        finally:
+            probe.close()
 
     def under_replicated(self) -> list[str]:
         """Partitions whose in-sync replicas are fewer than their replicas, as topic-partition
