@@ -51,6 +51,7 @@ log = logging.getLogger(__name__)
 LAG_INTERVAL = 5.0  # seconds between lag updates when no batch arrives
 STOP_TIMEOUT = 30.0  # seconds a stopping service waits for its batch in flight
 PARTITIONS_INTERVAL = 30.0  # seconds between looks for partitions the topics gained
+OFFSETS_RETRY_INTERVAL = 1.0  # seconds before asking again for committed offsets Kafka lacked
 
 
 class SubscriptionHost(Service):
@@ -152,8 +153,9 @@ class SubscriptionService:
         confirm_at, discover_at = now + LOCK_CHECK_INTERVAL, now
         while not self._stopping.is_set():
             if time.monotonic() >= discover_at:
-                await self._read_new_partitions(consumer)
-                discover_at = time.monotonic() + PARTITIONS_INTERVAL
+                assigned = await self._read_new_partitions(consumer)
+                wait = PARTITIONS_INTERVAL if assigned else OFFSETS_RETRY_INTERVAL
+                discover_at = time.monotonic() + wait
             messages = await self._blocking(
                 consumer.read, self.settings.batch_size, self.settings.batch_seconds
             )
@@ -196,13 +198,15 @@ class SubscriptionService:
         for name in ("active", "standby"):
             self.metrics.member_role.labels(self.agency, name).set(int(name == role))
 
-    async def _read_new_partitions(self, consumer: SubscriptionConsumer) -> None:
+    async def _read_new_partitions(self, consumer: SubscriptionConsumer) -> bool:
         """Every partition of the topics not read yet (all at the start of a term): read from
-        the replica's recorded offset on."""
+        the replica's recorded offset on. False when they could not be assigned yet (Kafka's
+        committed offsets unknown for now)."""
         partitions = await self._blocking(consumer.unassigned)
-        if partitions:
-            recorded = await self.subscription.take_over(partitions)
-            await self._blocking(consumer.assign, partitions, recorded)
+        if not partitions:
+            return True
+        recorded = await self.subscription.take_over(partitions)
+        return bool(await self._blocking(consumer.assign, partitions, recorded))
 
     async def _process(self, consumer: SubscriptionConsumer, messages: list[RawMessage]) -> None:
         assigned = consumer.assigned

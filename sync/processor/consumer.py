@@ -27,7 +27,7 @@ import logging
 from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
-from confluent_kafka import OFFSET_INVALID, Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
 
 from sync.processor.decoding import RawMessage
 
@@ -78,11 +78,18 @@ class SubscriptionConsumer:
         }
         return every - self._assigned
 
-    def assign(self, partitions: Collection[Partition], recorded: Mapping[Partition, int]) -> None:
-        """Start reading ``partitions``: each at its ``recorded`` offset where that is further
-        than Kafka's committed one, and commit it there so that Kafka's fast path agrees;
-        the others where Kafka's committed offset (or the topic's start) says."""
+    def assign(self, partitions: Collection[Partition], recorded: Mapping[Partition, int]) -> bool:
+        """Start reading ``partitions``, each at an explicit offset: its ``recorded`` one where
+        that is further than Kafka's committed one (committed there too, so that Kafka's fast
+        path agrees), else Kafka's committed one, else the start of the partition. When Kafka
+        cannot say what is committed (its group coordinator moving, or not elected yet on a
+        new cluster) nothing is assigned: :meth:`unassigned` offers the partitions again.
+        Leaving the lookup to the client's own assign is not enough: a lookup refused with
+        NOT_COORDINATOR there can leave a partition waiting for its offset for good. Returns
+        whether the partitions were assigned."""
         committed = self._committed(partitions)
+        if committed is None:
+            return False
         moved = {p: recorded[p] for p in partitions if recorded.get(p, -1) > committed.get(p, -1)}
         for (topic, partition), offset in moved.items():
             log.info(
@@ -93,22 +100,35 @@ class SubscriptionConsumer:
                 offset,
                 committed.get((topic, partition), -1),
             )
+        starts = {p: moved.get(p, committed.get(p, OFFSET_BEGINNING)) for p in partitions}
         self._consumer.incremental_assign(
-            [TopicPartition(t, p, moved.get((t, p), OFFSET_INVALID)) for t, p in partitions]
+            [TopicPartition(t, p, offset) for (t, p), offset in starts.items()]
         )
         self._assigned |= set(partitions)
         log.info("group %s reads %d partitions", self.group_id, len(self._assigned))
         self.commit(moved)
+        return True
 
-    def _committed(self, partitions: Collection[Partition]) -> dict[Partition, int]:
-        """Kafka's committed offset of each of ``partitions`` that has one."""
+    def _committed(self, partitions: Collection[Partition]) -> dict[Partition, int] | None:
+        """Kafka's committed offset of each of ``partitions`` that has one; None when the
+        group's coordinator did not answer for all of them."""
         try:
             found = self._consumer.committed(
                 [TopicPartition(t, p) for t, p in partitions], timeout=10
             )
         except KafkaException as exc:
-            log.warning("group %s: committed offsets unknown (%s)", self.group_id, exc)
-            return {}  # unknown: as if none, so the recorded offset wins
+            log.warning(
+                "group %s: committed offsets unknown, asking again (%s)", self.group_id, exc
+            )
+            return None
+        failed = [tp for tp in found if tp.error is not None]
+        if failed:
+            log.warning(
+                "group %s: committed offsets unknown, asking again (%s)",
+                self.group_id,
+                failed[0].error,
+            )
+            return None
         return {(tp.topic, tp.partition): tp.offset for tp in found if tp.offset >= 0}
 
     def read(self, max_messages: int, timeout: float) -> list[RawMessage]:
