@@ -20,7 +20,7 @@ from sync.stack.ports import wait_until
 from sync.stack.providers import StackProvider
 from tests.fixtures.pipeline import Pipeline
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 def verify(data_dir: Path) -> subprocess.CompletedProcess[str]:

@@ -104,6 +104,7 @@ def _accepts(stack: StackProvider) -> bool:
         return True
 
 
+@pytest.mark.slow
 def test_faults_at_random_moments_lose_nothing(
     stack: StackProvider, pipeline_factory: Callable[..., Pipeline]
 ) -> None:

@@ -33,7 +33,7 @@ from tests.reliability.federation_checks import (
 )
 from tests.reliability.federation_workload import SourceWorkload
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 CITIZENS = 400
 # restarting the cluster restarts the sources and the replicas at once: they share it
