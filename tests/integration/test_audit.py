@@ -25,7 +25,7 @@ from sync.audit.reader import walk_chain
 from sync.audit.schema import COLUMNS, COPY_TYPES, ENTRIES, row_of
 from sync.stack.providers import StackProvider
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.brokerless]
 
 T = TypeVar("T")
 WHEN = datetime(2026, 1, 5, 8, 30, tzinfo=UTC)

@@ -12,7 +12,7 @@ import pytest
 from sync.stack.providers import StackProvider
 from tests.integration.test_audit import PURPOSE, cli, disclosure, record
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.brokerless]
 
 
 def test_report_counts_disclosures_and_names_sensitive_fields(stack: StackProvider) -> None:

@@ -34,7 +34,7 @@ from sync.replica import Applier, Delivery, ReplicaTable
 from sync.stack.providers import StackProvider
 from sync.types import ChangeEvent, Lsn, Op, Position, TableRef
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.brokerless]
 
 TOPIC = "conv.item"
 KEYS = ("a", "b", "c", "d")

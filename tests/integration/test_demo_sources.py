@@ -17,7 +17,7 @@ from sync.contracts import Contract, columns_of, load_contracts
 from sync.stack.demo import load_citizens, load_demo, sources
 from sync.stack.providers import StackProvider
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.brokerless]
 
 SCALE = 300
 # columns_of's type -> information_schema's (data_type, numeric_precision, numeric_scale)

@@ -22,7 +22,7 @@ from sync.stack.ports import wait_until
 from sync.stack.providers import StackProvider
 from sync.types import ChangeEvent, Lsn, Op, Position, TableRef
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.brokerless]
 
 TOPIC = "population.citizen"
 GROUP = "govsync-replica-vss"

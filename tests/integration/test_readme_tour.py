@@ -15,7 +15,7 @@ from sync.stack.ports import wait_until
 from sync.stack.postgres import bin_dir
 from tests.integration.test_up import abort, described, start_up, stop
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 README = Path(__file__).parent.parent.parent / "README.md"
 

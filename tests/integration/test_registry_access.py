@@ -30,7 +30,7 @@ from sync.stack.providers import StackProvider
 from sync.stack.supervisor import Supervisor
 from tests.fixtures.registry import own_registry, supervisor_fixture  # noqa: F401
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.brokerless]
 
 SCHEMA = json.dumps(
     {

@@ -36,7 +36,7 @@ from tests.fixtures.registry import (
     supervisor_fixture,  # noqa: F401
 )
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.brokerless]
 
 
 def record(name: str, *fields: dict[str, Any], namespace: str = "govsync.conf") -> str:

@@ -17,7 +17,7 @@ from confluent_kafka.schema_registry import SchemaRegistryClient
 
 from sync.cli.main import cli
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.brokerless]
 
 GOOD = Path(__file__).resolve().parents[1] / "fixtures" / "contracts" / "good"
 

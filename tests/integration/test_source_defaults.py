@@ -17,7 +17,7 @@ from sync.stack.providers import StackProvider
 from sync.stack.supervisor import Supervisor
 from tests.integration.test_types import INSERT, SOURCE_DDL, nulls, rows, sample, typecheck_specs
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.brokerless]
 
 # every value below would print differently under these: 28/02/1941, 30/06/2024 10:00:00.123456
 # UTC, \000\001..., 9.31322574615479e-10 (rounded)

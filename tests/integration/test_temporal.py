@@ -26,7 +26,7 @@ from sync.temporal import (
     register_pg_adapters,
 )
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.brokerless]
 
 TYPES = Path(__file__).parent.parent / "fixtures" / "contracts_types"
 

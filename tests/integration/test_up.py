@@ -17,7 +17,7 @@ from sync.stack.description import StackDescription
 from sync.stack.ports import wait_until
 from sync.stack.providers import broker_from_environment
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 def start_up(data_dir: Path, citizens: int = 400) -> subprocess.Popen[bytes]:

@@ -22,7 +22,7 @@ from sync.stack.ports import wait_until
 from sync.temporal import register_pg_adapters
 from tests.integration.test_up import abort, described, start_up, stop
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 TOPIC = "population.citizen"
 # (date_of_birth, updated_at, carried by the contract)

@@ -16,6 +16,8 @@ import yaml
 
 from sync.policy import DEMO_MANIFEST
 
+pytestmark = pytest.mark.brokerless
+
 Change = Callable[[dict[str, Any]], None]
 
 

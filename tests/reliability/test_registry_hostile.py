@@ -20,7 +20,7 @@ from sync.stack.providers import StackProvider
 from sync.stack.supervisor import Supervisor
 from tests.fixtures.registry import http, own_registry, supervisor_fixture  # noqa: F401
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.brokerless]
 
 # Ratio of GET /subjects latency under hostile load to its quiet latency (medians, one test),
 # with an absolute floor. The quiet median is a few milliseconds, so on a 2-core machine that
