@@ -20,7 +20,7 @@ from sync.kafka import ensure_topics
 from sync.stack.description import StackDescription
 from sync.stack.ports import wait_until
 
-pytestmark = [pytest.mark.integration, pytest.mark.kafka]
+pytestmark = [pytest.mark.integration, pytest.mark.kafka, pytest.mark.slow]
 
 NODES = ["kafka-1", "kafka-2", "kafka-3"]
 
