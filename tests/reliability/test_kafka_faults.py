@@ -72,11 +72,7 @@ def wait_recovered(federation: EmbeddedFederation) -> float:
             and port_open(n.broker_port)
             for n in cluster.nodes
         )
-        return (
-            running
-            and cluster.live_brokers() == {n.node_id for n in cluster.nodes}
-            and not cluster.under_replicated()
-        )
+        return running and cluster.in_sync()
 
     supervised_wait(federation, recovered, 180, "the Kafka cluster to recover fully")
     return time.monotonic() - began

@@ -258,15 +258,11 @@ class KafkaCluster:
             if len(partition.isrs) < len(partition.replicas) or partition.leader < 0
         ]
 
-    def wait_fully_replicated(self, timeout: float = 120.0) -> None:
-        wait_until(
-            lambda: (
-                self.live_brokers() == {n.node_id for n in self.nodes}
-                and not self.under_replicated()
-            ),
-            timeout,
-            "every partition of the Kafka cluster to have all its replicas in sync",
-            interval=0.5,
+    def in_sync(self) -> bool:
+        """Every broker registered and every partition with all its replicas in sync, as the
+        cluster's metadata says: what a rolling restart waits for before the next node."""
+        return self.live_brokers() == {n.node_id for n in self.nodes} and not (
+            self.under_replicated()
         )
 
     def active_controller(self) -> KafkaNode:
