@@ -14,7 +14,7 @@ subscription and passes every decoded event through :meth:`Projection.project_ev
 """
 
 from sync.policy.filters import FilterError, check_filter, evaluate, matches, parse_filter, to_sql
-from sync.policy.manifest import DEMO_MANIFEST, load_manifest
+from sync.policy.manifest import FEDERATION_FILE, load_manifest
 from sync.policy.models import Agency, Manifest, ManifestError, Source, Subscription
 from sync.policy.projection import (
     Decision,
@@ -28,7 +28,7 @@ from sync.policy.projection import (
 from sync.policy.transforms import Hash, Mask, Transform, Year, read_hash_keys
 
 __all__ = [
-    "DEMO_MANIFEST",
+    "FEDERATION_FILE",
     "Agency",
     "Decision",
     "DecisionKind",

@@ -26,7 +26,8 @@ from sync.contracts.loader import Contract
 from sync.policy.checks import Problem, manifest_problems, subscription_problems
 from sync.policy.models import Agency, Manifest, ManifestError, Source, Subscription
 
-DEMO_MANIFEST = Path(__file__).with_name("demo_manifest.yaml")
+# the federation of this repository: the embedded stack and the rendered deployments
+FEDERATION_FILE = Path(__file__).resolve().parents[2] / "federation.yaml"
 MAX_BYTES = 1 << 20
 ROOT = "(root)"
 
@@ -37,7 +38,7 @@ _ALLOWED_TAGS = frozenset(
 _TRANSFORM_KINDS = frozenset(("mask", "hash", "year"))
 
 __all__ = [
-    "DEMO_MANIFEST",
+    "FEDERATION_FILE",
     "Agency",
     "Manifest",
     "ManifestError",

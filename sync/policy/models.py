@@ -22,6 +22,7 @@ from pydantic import (
 )
 
 from sync.errors import ConfigError
+from sync.policy.deployment import Deployment
 from sync.policy.filters import Expr, FilterError, parse_filter
 from sync.policy.identifiers import check_identifier
 from sync.policy.transforms import Hash, Transform
@@ -146,6 +147,7 @@ class Manifest(_Model):
     agencies: tuple[Agency, ...] = Field(min_length=1)
     sources: tuple[Source, ...] = ()
     subscriptions: tuple[Subscription, ...] = ()
+    deployment: Deployment = Deployment()
 
     def agency(self, code: str) -> Agency:
         for agency in self.agencies:

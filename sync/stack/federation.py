@@ -28,7 +28,7 @@ from sync.contracts import Contract, load_contracts
 from sync.errors import ConfigError
 from sync.kafka import ensure_topics, group_lag
 from sync.kafka.topics import KafkaClient
-from sync.policy import DEMO_MANIFEST, load_manifest
+from sync.policy import FEDERATION_FILE, load_manifest
 from sync.stack.audit_setup import prepare_audit
 from sync.stack.broker import Broker, EmbeddedBroker
 from sync.stack.demo import load_demo, sources
@@ -85,7 +85,7 @@ class EmbeddedFederation:
         self.supervisor = Supervisor(on_change=self._describe)
         self.postgres = EmbeddedPostgres(self.options.data_dir / "postgres", free_port())
         self.broker = self._new_broker()
-        manifest = load_manifest(DEMO_MANIFEST, load_contracts())
+        manifest = load_manifest(FEDERATION_FILE, load_contracts())
         self.subscribers = {
             a.code: tuple(s.topic for s in manifest.subscriptions_of(a.code))
             for a in manifest.agencies
@@ -102,7 +102,7 @@ class EmbeddedFederation:
             principals = None
             if self.options.secure:
                 contracts = load_contracts()
-                principals = federation_acls(load_manifest(DEMO_MANIFEST, contracts), contracts)
+                principals = federation_acls(load_manifest(FEDERATION_FILE, contracts), contracts)
             return KafkaCluster.create(self.options.data_dir / "kafka", security=principals)
         if self.options.secure:
             raise ConfigError("security is a setting of the Apache Kafka cluster (--broker kafka)")
@@ -184,7 +184,7 @@ class EmbeddedFederation:
                     subscribed,
                     self.logs,
                     self.options.data_dir / "processors" / agency,
-                    manifest=DEMO_MANIFEST,
+                    manifest=FEDERATION_FILE,
                     hash_keys_file=self.hash_keys_file,
                     audit_dsn=audit.writer_dsns[agency],  # its own chain, nothing else
                 )
@@ -297,7 +297,7 @@ class EmbeddedFederation:
             processes=processes,
             broker_storage=self.broker.storage,
             broker=self.options.broker,
-            manifest=str(DEMO_MANIFEST),
+            manifest=str(FEDERATION_FILE),
             hash_keys_file=str(self.hash_keys_file),
         )
         self.description.write(self.options.data_dir)

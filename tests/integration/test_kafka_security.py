@@ -25,7 +25,7 @@ from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-def
 from sync.contracts import load_contracts
 from sync.kafka import ensure_topics
 from sync.kafka.deadletter import connector_dead_letter_topic, dead_letter_topic
-from sync.policy import DEMO_MANIFEST, load_manifest
+from sync.policy import FEDERATION_FILE, load_manifest
 from sync.stack.kafka import KafkaCluster
 from sync.stack.kafka.acls import connector_user, federation_acls, processor_user
 from sync.stack.ports import wait_until
@@ -47,7 +47,7 @@ def cluster(server_dir: Path) -> Iterator[KafkaCluster]:
     """Three secure nodes with the demo federation's principals; two data topics and Hanoi's
     dead-letter topic created, and one record on each data topic, by the admin."""
     contracts = load_contracts()
-    principals = federation_acls(load_manifest(DEMO_MANIFEST, contracts), contracts)
+    principals = federation_acls(load_manifest(FEDERATION_FILE, contracts), contracts)
     root = server_dir / "kafka-secure"
     cluster = KafkaCluster.create(root / "kafka", security=principals)
     supervisor = Supervisor()

@@ -18,7 +18,7 @@ from psycopg import sql
 
 from sync.cli.main import cli
 from sync.contracts import load_contracts
-from sync.policy import DEMO_MANIFEST, load_manifest
+from sync.policy import FEDERATION_FILE, load_manifest
 from sync.stack.demo import load_demo, sources
 from sync.stack.description import DatabaseEntry, StackDescription
 from sync.stack.providers import StackProvider
@@ -68,7 +68,7 @@ def people(source_dsns: dict[str, str]) -> dict[str, set[str]]:
 
 
 def write_stack(stack: StackProvider, directory: Path, dsns: dict[str, str]) -> None:
-    manifest = load_manifest(DEMO_MANIFEST, load_contracts())
+    manifest = load_manifest(FEDERATION_FILE, load_contracts())
     names = sorted(set().union(*(manifest.hash_keys(a.code) for a in manifest.agencies)))
     keys = directory / "hash_keys.json"
     keys.write_text(json.dumps({n: secrets.token_hex(32) for n in names}), encoding="utf-8")
@@ -78,7 +78,7 @@ def write_stack(stack: StackProvider, directory: Path, dsns: dict[str, str]) -> 
         registry_url=stack.registry_url,
         postgres_port=0,
         databases=[DatabaseEntry(s, "source", dsn, s) for s, dsn in dsns.items()],
-        manifest=str(DEMO_MANIFEST),
+        manifest=str(FEDERATION_FILE),
         hash_keys_file=str(keys),
     ).write(directory)
 

@@ -15,7 +15,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from sync.policy import DEMO_MANIFEST
+from sync.policy import FEDERATION_FILE
 from sync.stack.providers import StackProvider
 from tests.fixtures.pipeline import Pipeline
 
@@ -93,7 +93,7 @@ def test_agencies_receive_only_what_their_subscriptions_allow(
         pipeline.start_processor(
             agency,
             dsn,
-            manifest=str(DEMO_MANIFEST),
+            manifest=str(FEDERATION_FILE),
             hash_keys_file=str(keys),
             audit_dsn=audit,
         )
@@ -174,7 +174,7 @@ def test_agencies_receive_only_what_their_subscriptions_allow(
     assert intact.returncode == 0, intact.stdout + intact.stderr
 
     # verify compares each replica with the projection of its source
-    data_dir = pipeline.describe(replicas, DEMO_MANIFEST, keys)
+    data_dir = pipeline.describe(replicas, FEDERATION_FILE, keys)
     clean = verify(data_dir)
     assert clean.returncode == 0, clean.stdout + clean.stderr
     reports = {r["agency"]: r["tables"][0] for r in json.loads(clean.stdout)}

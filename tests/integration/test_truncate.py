@@ -19,7 +19,7 @@ from psycopg import sql
 
 from sync.contracts import load_contracts
 from sync.kafka import end_offsets, group_lag
-from sync.policy import DEMO_MANIFEST
+from sync.policy import FEDERATION_FILE
 from sync.replica import Applier, ApplyResult, Delivery, ReplicaTable
 from sync.stack.providers import StackProvider
 from sync.stack.status import scrape
@@ -123,7 +123,9 @@ def test_a_truncate_reaches_every_subscriber_and_a_replay_resurrects_nothing(
     hanoi = stack.create_database(f"{pipeline.name}_hanoi")
     pipeline.start_connector()
     vss_metrics = pipeline.start_processor().spec.metrics_url
-    pipeline.start_processor("hanoi", hanoi, manifest=str(DEMO_MANIFEST), hash_keys_file=str(keys))
+    pipeline.start_processor(
+        "hanoi", hanoi, manifest=str(FEDERATION_FILE), hash_keys_file=str(keys)
+    )
     assert vss_metrics
     pipeline.wait_converged()
     with pipeline.source() as conn:  # a delete remembered before the truncate
@@ -157,7 +159,7 @@ def test_a_truncate_reaches_every_subscriber_and_a_replay_resurrects_nothing(
         lambda: truncates_counted(vss_metrics) == 1, "the processor to count the truncate"
     )
     assert verify(pipeline.describe()) == {"vss": True}
-    equal = verify(pipeline.describe({"hanoi": hanoi}, DEMO_MANIFEST, keys))
+    equal = verify(pipeline.describe({"hanoi": hanoi}, FEDERATION_FILE, keys))
     assert equal == {"hanoi": True}
 
     # the whole topic again, pre-truncate rows included, into a fresh replica

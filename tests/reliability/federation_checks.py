@@ -25,7 +25,7 @@ from psycopg import sql
 from sync.contracts import load_contracts
 from sync.errors import StackError
 from sync.kafka.lag import end_offsets
-from sync.policy import DEMO_MANIFEST, load_manifest
+from sync.policy import FEDERATION_FILE, load_manifest
 from sync.stack.federation import EmbeddedFederation
 from sync.stack.ports import wait_until
 from sync.temporal import register_pg_adapters
@@ -129,7 +129,7 @@ def source_values(federation: EmbeddedFederation, columns: set[str]) -> set[str]
 def assert_minimized(federation: EmbeddedFederation) -> None:
     """Each replica holds the tables of its subscriptions with exactly their allowed fields;
     the statistics office holds no name, no personal id and no insurance number."""
-    manifest = load_manifest(DEMO_MANIFEST, load_contracts())
+    manifest = load_manifest(FEDERATION_FILE, load_contracts())
     for agency in federation.subscribers:
         allowed = {s.topic: set(s.fields) for s in manifest.subscriptions_of(agency)}
         held = replica_columns(federation.replica_dsn(agency))

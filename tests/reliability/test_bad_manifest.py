@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-from sync.policy import DEMO_MANIFEST
+from sync.policy import FEDERATION_FILE
 
 pytestmark = pytest.mark.brokerless
 
@@ -62,7 +62,7 @@ def bad_manifest(directory: Path, change: Change | str) -> Path:
     if isinstance(change, str):
         path.write_text(change)
         return path
-    data = yaml.safe_load(DEMO_MANIFEST.read_text())
+    data = yaml.safe_load(FEDERATION_FILE.read_text())
     change(data)
     path.write_text(yaml.safe_dump(data, allow_unicode=True))
     return path
@@ -104,9 +104,9 @@ def test_a_bad_manifest_stops_the_processor_before_anything_runs(tmp_path: Path,
 # deny by default: what a processor refuses to do unless a development setting says so
 DENIALS: dict[str, tuple[Path | None, dict[str, str], str]] = {
     "no manifest": (None, {"topics": '["population.citizen"]'}, "no manifest (GOVSYNC_MANIFEST)"),
-    "a manifest without the audit": (DEMO_MANIFEST, {}, "GOVSYNC_AUDIT_DSN is unset"),
+    "a manifest without the audit": (FEDERATION_FILE, {}, "GOVSYNC_AUDIT_DSN is unset"),
     "unrestricted beside a manifest": (
-        DEMO_MANIFEST,
+        FEDERATION_FILE,
         {"unrestricted": "true", "audit_dsn": "host=127.0.0.1 port=1"},
         "GOVSYNC_UNRESTRICTED is for a processor without a manifest",
     ),

@@ -28,12 +28,12 @@ from sync.audit import (
 from sync.audit.chain import GENESIS, ChainWalk
 from sync.audit.schema import COLUMNS, entry_of, row_of
 from sync.contracts import load_contracts
-from sync.policy import DEMO_MANIFEST, Projection, load_manifest
+from sync.policy import FEDERATION_FILE, Projection, load_manifest
 from sync.types import ChangeEvent, Lsn, Op, Position, TableRef
 
 REPO = Path(__file__).resolve().parents[2]
 CONTRACTS = load_contracts(REPO / "schemas" / "avro")
-MANIFEST = load_manifest(DEMO_MANIFEST, CONTRACTS)
+MANIFEST = load_manifest(FEDERATION_FILE, CONTRACTS)
 SECRETS = {"gso_pseudonym": b"g" * 32}
 WHEN = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
 

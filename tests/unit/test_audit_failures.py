@@ -16,7 +16,7 @@ from sync.audit import Disclosure
 from sync.contracts import load_contracts
 from sync.errors import AuditError, SubscriptionStopped
 from sync.metrics import ProcessorMetrics
-from sync.policy import DEMO_MANIFEST, Projection, load_manifest
+from sync.policy import FEDERATION_FILE, Projection, load_manifest
 from sync.processor import subscription as subscription_module
 from sync.processor.subscription import Subscription
 
@@ -27,7 +27,7 @@ TOPIC = "business.enterprise"
 
 def audited_subscription(registry: CollectorRegistry) -> Subscription:
     projection = Projection(
-        CONTRACTS[TOPIC], load_manifest(DEMO_MANIFEST, CONTRACTS).subscription("gdt", TOPIC)
+        CONTRACTS[TOPIC], load_manifest(FEDERATION_FILE, CONTRACTS).subscription("gdt", TOPIC)
     )
     unused: Any = SimpleNamespace()  # no schema is fetched, no letter is sent
     return Subscription(

@@ -13,14 +13,14 @@ import pytest
 
 from sync.contracts import EventCodec, load_contracts
 from sync.errors import ContractError, DecodeError, RegistryUnavailable
-from sync.policy import DEMO_MANIFEST, Projection, load_manifest
+from sync.policy import FEDERATION_FILE, Projection, load_manifest
 from sync.processor.decoding import BatchDecoder, RawMessage
 from sync.types import ChangeEvent, Lsn, Op, Position, TableRef
 
 CONTRACTS = load_contracts(Path(__file__).resolve().parents[2] / "schemas" / "avro")
 TOPIC = "population.citizen"
 CITIZEN = CONTRACTS[TOPIC]
-MANIFEST = load_manifest(DEMO_MANIFEST, CONTRACTS)
+MANIFEST = load_manifest(FEDERATION_FILE, CONTRACTS)
 SECRETS = {"gso_pseudonym": b"g" * 32}
 KEY_ID, VALUE_ID = 7, 8
 CODEC = EventCodec(CITIZEN)

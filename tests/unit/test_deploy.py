@@ -1,7 +1,7 @@
 """The deployment files under deploy/, checked by the tools that read them.
 
 - Compose files parse. Everything they mount or build exists. Their GOVSYNC_* variables are
-  settings of sync/config.py. They agree with the federation (deploy/agencies.yaml).
+  settings of sync/config.py. They agree with the federation (federation.yaml).
   `docker compose config` accepts them where the docker CLI has compose.
 - The alert rules pass `promtool check rules` and their unit tests, and the compose Prometheus
   config passes `promtool check config`.
@@ -29,7 +29,13 @@ import pytest
 import yaml
 from prometheus_client import CollectorRegistry
 
-from sync.config import ConnectorSettings, KafkaSettings, ProcessorSettings, RegistrySettings
+from sync.config import (
+    AuditSettings,
+    ConnectorSettings,
+    KafkaSettings,
+    ProcessorSettings,
+    RegistrySettings,
+)
 from sync.metrics import ConnectorMetrics, ProcessorMetrics, VerifyMetrics
 from sync.registry.metrics import RegistryMetrics
 
@@ -90,7 +96,13 @@ def contract_topics() -> set[str]:
 
 def known_settings() -> set[str]:
     names = set()
-    for model in (KafkaSettings, ConnectorSettings, ProcessorSettings, RegistrySettings):
+    for model in (
+        KafkaSettings,
+        ConnectorSettings,
+        ProcessorSettings,
+        RegistrySettings,
+        AuditSettings,
+    ):
         prefix = model.model_config.get("env_prefix", "")
         assert prefix == "GOVSYNC_"
         names |= {prefix + field.upper() for field in model.model_fields}
@@ -295,9 +307,9 @@ def test_compose_matches_the_federation(compose_files: dict[Path, dict[str, Any]
     secure = compose_files[COMPOSE_SECURE]["services"]
     connectors = {n: env_of(s) for n, s in services.items() if n.startswith("connector-")}
     processors = {n: env_of(s) for n, s in services.items() if n.startswith("processor-")}
-    assert {e["GOVSYNC_SOURCE"] for e in connectors.values()} == {a.name for a in fed.agencies}
+    assert {e["GOVSYNC_SOURCE"] for e in connectors.values()} == {s.name for s in fed.sources}
     assert {e["GOVSYNC_AGENCY"]: json.loads(e["GOVSYNC_TOPICS"]) for e in processors.values()} == {
-        a.name: list(a.subscribes) for a in fed.subscribers
+        a.name: list(a.topics) for a in fed.subscribers
     }
     for name, env in {**connectors, **processors}.items():
         assert env["GOVSYNC_PARTITIONS"] == str(fed.partitions), name
@@ -307,8 +319,22 @@ def test_compose_matches_the_federation(compose_files: dict[Path, dict[str, Any]
         principal = f"govsync-{role}-{agency}"
         assert env_of(secure[name])["GOVSYNC_SASL_USERNAME"] == principal, name
         assert f"kafka-{principal}" in secure[name]["secrets"], name
+    # deny by default, kept: every processor enforces the federation file and is audited
+    for subscriber in fed.subscribers:
+        service = services[f"processor-{subscriber.name}"]
+        env = env_of(service)
+        assert "GOVSYNC_UNRESTRICTED" not in env and "GOVSYNC_UNAUDITED" not in env
+        assert env["GOVSYNC_MANIFEST"] == "/etc/govsync/federation.yaml"
+        assert "../../federation.yaml:/etc/govsync/federation.yaml:ro" in service["volumes"]
+        assert "dbname=audit" in env["GOVSYNC_AUDIT_DSN"]
+        assert env["GOVSYNC_AUDIT_SIGNING_KEY_FILE"].endswith(f"audit-signing-{subscriber.name}")
+        assert ("GOVSYNC_HASH_KEYS_FILE" in env) == bool(subscriber.hash_keys)
+        assert "audit-init" in service["depends_on"]
+    assert env_of(services["audit-init"])["AUDIT_WRITERS"].split() == [
+        a.name for a in fed.subscribers
+    ]
     sources = env_of(services["postgres-sources"])["SOURCES"].split()
-    assert sources == [a.name for a in fed.agencies]
+    assert sources == [s.name for s in fed.sources]
     replicas = env_of(services["postgres-replicas"])["REPLICA_AGENCIES"].split()
     assert replicas == [a.name for a in fed.subscribers]
     targets = {
@@ -371,7 +397,8 @@ def test_kafka_init_creates_topics_users_and_acls(tmp_path: Path) -> None:
     lines = calls.read_text().splitlines()
     created = {line.split("--topic ")[1].split()[0] for line in lines if "--create" in line}
     fed = federation()
-    assert created == contract_topics() | {a.dlq for a in fed.subscribers} | {"_schemas"}
+    expected = {a.dlq for a in fed.subscribers} | {s.dlq for s in fed.sources}
+    assert created == contract_topics() | expected | {"_schemas", "govsync.audit.checkpoints"}
     for line in (x for x in lines if x.startswith("kafka-topics")):
         assert "--replication-factor 3" in line and "min.insync.replicas=2" in line, line
     scram = {line.split("--entity-name ")[1].split()[0] for line in lines if "SCRAM" in line}
@@ -392,7 +419,7 @@ def test_shell_scripts_pass_shellcheck() -> None:
 def test_demo_loader_imports() -> None:
     module = load_module(COMPOSE_DIR / "demo" / "load.py", "govsync_deploy_demo")
     sources = module.contracts_by_source()
-    assert set(sources) == {a.name for a in federation().agencies}
+    assert set(sources) == {s.name for s in federation().sources}
 
 
 def test_grafana_provisioning_points_at_the_dashboard(
@@ -578,7 +605,10 @@ def test_every_contract_topic_has_a_kafka_topic() -> None:
     topics = {t["spec"]["topicName"]: t for t in k8s_kind("KafkaTopic")}
     fed = federation()
     assert contract_topics() <= set(topics)
-    assert {a.dlq for a in fed.subscribers} <= set(topics)
+    assert {a.dlq for a in fed.subscribers} | {s.dlq for s in fed.sources} <= set(topics)
+    # the audit's signed chain heads: one partition, one order, kept for good
+    checkpoints = topics.pop("govsync.audit.checkpoints")["spec"]
+    assert checkpoints["partitions"] == 1 and checkpoints["config"]["retention.ms"] == -1
     for topic in topics.values():
         assert topic["metadata"]["labels"]["strimzi.io/cluster"] == "govsync"
         assert topic["spec"]["partitions"] == fed.partitions
@@ -605,40 +635,40 @@ def test_kafka_cluster_is_replicated() -> None:
 
 def test_kafka_users_may_touch_only_their_own_agency() -> None:
     fed = federation()
-    agencies = {a.name: a for a in fed.agencies}
-    publisher = {t: a.name for a in fed.agencies for t in a.publishes}
+    sources = {s.name: s for s in fed.sources}
+    subscribers = {a.name: a for a in fed.subscribers}
     users = k8s_kind("KafkaUser")
     assert {u["metadata"]["name"] for u in users} == {
-        *(f"govsync-connector-{a.name}" for a in fed.agencies),
-        *(f"govsync-processor-{a.name}" for a in fed.subscribers),
+        *(f"govsync-connector-{s}" for s in sources),
+        *(f"govsync-processor-{a}" for a in subscribers),
     }
     for user in users:
         name = user["metadata"]["name"]
-        role, agency_name = re.fullmatch(r"govsync-(connector|processor)-(\w+)", name).groups()
-        agency = agencies[agency_name]
+        match = re.fullmatch(r"govsync-(connector|processor)-(\w+)", name)
+        assert match, name
+        role, owner = match.groups()
         assert user["spec"]["authentication"]["type"] == "scram-sha-512"
-        for acl in user["spec"]["authorization"]["acls"]:
+        acls = user["spec"]["authorization"]["acls"]
+        topics: dict[str, set[str]] = {}
+        for acl in acls:
             resource, operations = acl["resource"], set(acl["operations"])
             assert resource["patternType"] == "literal", name
-            assert operations <= {"Describe", "Read", "Write"}, name
-            target = resource["name"]
+            assert operations <= {"Create", "Describe", "Read", "Write"}, name
             if resource["type"] == "group":
-                assert role == "processor" and target == agency.group, name
-                assert operations == {"Read"}
-            elif target.startswith("govsync.dlq."):
-                assert role == "processor" and target == agency.dlq, name
-            elif role == "connector":
-                assert publisher[target] == agency_name and "Read" not in operations, name
+                assert role == "processor" and resource["name"] == subscribers[owner].group
+                assert operations == {"Read"}, name
             else:
-                assert target in agency.subscribes and "Write" not in operations, name
-            assert resource["type"] in {"topic", "group"}, name
-        if role == "processor":
-            read = {
-                a["resource"]["name"]
-                for a in user["spec"]["authorization"]["acls"]
-                if a["resource"]["type"] == "topic"
-            }
-            assert read == {*agency.subscribes, agency.dlq}
+                assert resource["type"] == "topic", name
+                topics[resource["name"]] = operations
+        if role == "connector":
+            source = sources[owner]
+            assert set(topics) == {*source.topics, source.dlq}, name
+            assert all("Read" not in ops for ops in topics.values()), name
+        else:
+            agency = subscribers[owner]
+            assert set(topics) == {*agency.topics, agency.dlq, "govsync.audit.checkpoints"}
+            for topic in agency.topics:
+                assert topics[topic] == {"Describe", "Read"}, (name, topic)
 
 
 def test_compose_acls_equal_the_kafka_users() -> None:
@@ -666,15 +696,25 @@ def test_kubernetes_workloads() -> None:
     users = {u["metadata"]["name"] for u in k8s_kind("KafkaUser")}
     deployments = {d["metadata"]["name"]: d for d in k8s_kind("Deployment")}
     known = known_settings()
-    for agency in fed.agencies:
-        connector = deployments[f"connector-{agency.name}"]["spec"]
+    for source in fed.sources:
+        connector = deployments[f"connector-{source.name}"]["spec"]
         assert connector["replicas"] == 1 and connector["strategy"]["type"] == "Recreate"
     for agency in fed.subscribers:
         processor = deployments[f"processor-{agency.name}"]["spec"]
         assert processor["replicas"] == 2
         (container,) = processor["template"]["spec"]["containers"]
         env = {e["name"]: e.get("value") for e in container["env"]}
-        assert json.loads(env["GOVSYNC_TOPICS"]) == list(agency.subscribes)
+        assert json.loads(env["GOVSYNC_TOPICS"]) == list(agency.topics)
+        # the federation file, the audit and its signing key, the hash keys: from the
+        # rendered ConfigMap and the agency's Secrets
+        assert env["GOVSYNC_MANIFEST"] == "/etc/govsync/federation/federation.yaml"
+        secret_envs = {e["name"] for e in container["env"] if "valueFrom" in e}
+        assert {"GOVSYNC_REPLICA_DSN", "GOVSYNC_AUDIT_DSN"} <= secret_envs
+        assert "GOVSYNC_AUDIT_SIGNING_KEY_FILE" in env
+        assert ("GOVSYNC_HASH_KEYS_FILE" in env) == bool(agency.hash_keys)
+        assert "GOVSYNC_UNRESTRICTED" not in env and "GOVSYNC_UNAUDITED" not in env
+    (config,) = (c for c in k8s_kind("ConfigMap") if c["metadata"]["name"] == "govsync-federation")
+    assert config["data"]["federation.yaml"] == (ROOT / "federation.yaml").read_text("utf-8")
     assert "govsync-registry" in deployments
     for name, deployment in deployments.items():
         pod = deployment["spec"]["template"]["spec"]

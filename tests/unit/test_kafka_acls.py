@@ -8,7 +8,7 @@ import pytest
 
 from sync.contracts import load_contracts
 from sync.errors import ConfigError
-from sync.policy import DEMO_MANIFEST, load_manifest
+from sync.policy import FEDERATION_FILE, load_manifest
 from sync.stack.kafka.acls import (
     Grant,
     Operation,
@@ -29,7 +29,7 @@ READ, WRITE, CREATE, DESCRIBE = (
 @pytest.fixture(scope="module")
 def principals() -> dict[str, PrincipalAcls]:
     contracts = load_contracts()
-    rendered = federation_acls(load_manifest(DEMO_MANIFEST, contracts), contracts)
+    rendered = federation_acls(load_manifest(FEDERATION_FILE, contracts), contracts)
     return {p.user: p for p in rendered}
 
 
@@ -112,7 +112,7 @@ def test_every_grant_is_on_a_named_topic_or_group_never_the_cluster(
 
 def test_the_topic_prefix_applies_to_topics_groups_and_dead_letters() -> None:
     contracts = load_contracts()
-    manifest = load_manifest(DEMO_MANIFEST, contracts)
+    manifest = load_manifest(FEDERATION_FILE, contracts)
     rendered = {p.user: p for p in federation_acls(manifest, contracts, topic_prefix="test.")}
     gso = rendered["processor-gso"]
     assert topics_read(gso) == {"test.population.citizen", "test.insurance.insured_person"}
@@ -123,14 +123,14 @@ def test_the_topic_prefix_applies_to_topics_groups_and_dead_letters() -> None:
 
 def test_without_audit_checkpoints_a_processor_writes_its_dead_letters_only() -> None:
     contracts = load_contracts()
-    manifest = load_manifest(DEMO_MANIFEST, contracts)
+    manifest = load_manifest(FEDERATION_FILE, contracts)
     rendered = {p.user: p for p in federation_acls(manifest, contracts, checkpoint_topic=None)}
     assert topics_written(rendered["processor-vss"]) == {"govsync.dlq.vss"}
 
 
 def test_a_topic_without_a_contract_is_refused() -> None:
     contracts = load_contracts()
-    manifest = load_manifest(DEMO_MANIFEST, contracts)
+    manifest = load_manifest(FEDERATION_FILE, contracts)
     missing = {t: c for t, c in contracts.items() if t != "land.land_parcel"}
     with pytest.raises(ConfigError, match=r"land\.land_parcel"):
         federation_acls(manifest, missing)

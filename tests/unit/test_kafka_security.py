@@ -15,7 +15,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from sync.config import KafkaSettings
 from sync.contracts import load_contracts
-from sync.policy import DEMO_MANIFEST, load_manifest
+from sync.policy import FEDERATION_FILE, load_manifest
 from sync.stack.kafka import KafkaCluster
 from sync.stack.kafka.acls import federation_acls
 from sync.stack.kafka.properties import server_properties
@@ -25,7 +25,7 @@ from sync.stack.kafka.security import KafkaSecurity
 @pytest.fixture
 def cluster(tmp_path: Path) -> KafkaCluster:
     contracts = load_contracts()
-    principals = federation_acls(load_manifest(DEMO_MANIFEST, contracts), contracts)
+    principals = federation_acls(load_manifest(FEDERATION_FILE, contracts), contracts)
     return KafkaCluster.create(tmp_path / "kafka", security=principals)
 
 

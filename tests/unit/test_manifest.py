@@ -13,7 +13,7 @@ import yaml
 
 from sync.contracts import load_contracts
 from sync.errors import ConfigError, is_retryable
-from sync.policy import DEMO_MANIFEST, Hash, ManifestError, Year, load_manifest
+from sync.policy import FEDERATION_FILE, Hash, ManifestError, Year, load_manifest
 
 REPO = Path(__file__).resolve().parents[2]
 CONTRACTS = load_contracts(REPO / "schemas" / "avro")
@@ -61,7 +61,7 @@ def error_of(path: Path) -> ManifestError:
 
 
 def test_the_demo_manifest_loads_against_the_repository_contracts() -> None:
-    manifest = load_manifest(DEMO_MANIFEST, CONTRACTS)
+    manifest = load_manifest(FEDERATION_FILE, CONTRACTS)
     assert {s.name for s in manifest.sources} >= {
         "population",
         "land",
@@ -79,7 +79,7 @@ def test_the_demo_manifest_loads_against_the_repository_contracts() -> None:
 
 
 def test_the_statistics_office_receives_pseudonymised_data_only() -> None:
-    manifest = load_manifest(DEMO_MANIFEST, CONTRACTS)
+    manifest = load_manifest(FEDERATION_FILE, CONTRACTS)
     for subscription in manifest.subscriptions_of("gso"):
         assert "full_name" not in subscription.fields
         assert isinstance(subscription.transforms["personal_id"], Hash)
@@ -98,7 +98,7 @@ def test_the_statistics_office_receives_pseudonymised_data_only() -> None:
 
 
 def test_provinces_receive_their_own_residents() -> None:
-    manifest = load_manifest(DEMO_MANIFEST, CONTRACTS)
+    manifest = load_manifest(FEDERATION_FILE, CONTRACTS)
     for code, province in (("hanoi", "01"), ("hcmc", "79")):
         assert manifest.agency(code).province_code == province
         citizens = manifest.subscription(code, "population.citizen")

@@ -10,7 +10,7 @@ from pathlib import Path
 from click.testing import CliRunner, Result
 
 from sync.cli.main import cli
-from sync.policy import DEMO_MANIFEST
+from sync.policy import FEDERATION_FILE
 
 GSO_CITIZEN_FIELDS = "fields: [personal_id, date_of_birth, sex, province_code, district_code]"
 HANOI_FILTER = "    row_filter: province_code == '01'\n"
@@ -22,7 +22,7 @@ def check(*args: str) -> Result:
 
 def broken_manifest(tmp_path: Path) -> Path:
     """The demo manifest with an unknown field and a filter on a field not received."""
-    text = DEMO_MANIFEST.read_text(encoding="utf-8")
+    text = FEDERATION_FILE.read_text(encoding="utf-8")
     assert GSO_CITIZEN_FIELDS in text and HANOI_FILTER in text
     text = text.replace(GSO_CITIZEN_FIELDS, GSO_CITIZEN_FIELDS[:-1] + ", nickname]", 1)
     text = text.replace(HANOI_FILTER, "    row_filter: ethnicity == 'Kinh'\n", 1)
@@ -32,7 +32,7 @@ def broken_manifest(tmp_path: Path) -> Path:
 
 
 def test_the_demo_manifest_passes() -> None:
-    result = check(str(DEMO_MANIFEST))
+    result = check(str(FEDERATION_FILE))
     assert result.exit_code == 0, result.output
     assert result.output.strip().endswith("8 agencies, 5 sources, 11 subscriptions: no problems")
 
@@ -62,8 +62,8 @@ def test_json_lists_the_problems_for_scripts(tmp_path: Path) -> None:
         (str(path), "subscriptions[4].fields[5]"),
         (str(path), "subscriptions[6].row_filter"),
     ]
-    assert json.loads(check(str(DEMO_MANIFEST), "--json").output) == {
-        "file": str(DEMO_MANIFEST),
+    assert json.loads(check(str(FEDERATION_FILE), "--json").output) == {
+        "file": str(FEDERATION_FILE),
         "ok": True,
         "problems": [],
     }
@@ -83,11 +83,11 @@ def test_yaml_the_loader_refuses_is_a_problem_too(tmp_path: Path) -> None:
 def test_hash_keys_without_a_usable_secret(tmp_path: Path) -> None:
     keys = tmp_path / "hash_keys.json"
     keys.write_text(json.dumps({"unrelated": "x" * 64}), encoding="utf-8")
-    result = check(str(DEMO_MANIFEST), "--hash-keys-file", str(keys))
+    result = check(str(FEDERATION_FILE), "--hash-keys-file", str(keys))
     assert result.exit_code == 1
     assert (
-        f"{DEMO_MANIFEST}: subscriptions[4].transforms.personal_id.key: no secret for hash key "
+        f"{FEDERATION_FILE}: subscriptions[4].transforms.personal_id.key: no secret for hash key "
         "'gso_pseudonym': the processor must be given it"
     ) in result.output
     keys.write_text(json.dumps({"gso_pseudonym": "x" * 64}), encoding="utf-8")
-    assert check(str(DEMO_MANIFEST), "--hash-keys-file", str(keys)).exit_code == 0
+    assert check(str(FEDERATION_FILE), "--hash-keys-file", str(keys)).exit_code == 0

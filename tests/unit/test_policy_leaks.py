@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from sync.contracts import load_contracts
-from sync.policy import DEMO_MANIFEST, ManifestError, load_manifest
+from sync.policy import FEDERATION_FILE, ManifestError, load_manifest
 from sync.policy.national import national_manifest_yaml
 
 REPO = Path(__file__).resolve().parents[2]
@@ -229,7 +229,7 @@ def test_every_problem_is_collected(tmp_path: Path) -> None:
 
 
 def test_the_demo_manifest_passes_and_names_its_sensitive_field() -> None:
-    manifest = load_manifest(DEMO_MANIFEST, CONTRACTS)
+    manifest = load_manifest(FEDERATION_FILE, CONTRACTS)
     hanoi = manifest.subscription("hanoi", "insurance.insured_person")
     assert set(hanoi.sensitive_fields) == {"health_insurance_card_number"}
     for subscription in manifest.subscriptions:

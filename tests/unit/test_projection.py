@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from sync.contracts import Contract, columns_of, load_contracts
 from sync.errors import ConfigError, ContractError
 from sync.policy import (
-    DEMO_MANIFEST,
+    FEDERATION_FILE,
     DecisionKind,
     ManifestError,
     Projection,
@@ -35,7 +35,7 @@ from sync.types import ChangeEvent, Lsn, Op, Position, TableRef
 REPO = Path(__file__).resolve().parents[2]
 CONTRACTS = load_contracts(REPO / "schemas" / "avro")
 CITIZEN = CONTRACTS["population.citizen"]
-MANIFEST = load_manifest(DEMO_MANIFEST, CONTRACTS)
+MANIFEST = load_manifest(FEDERATION_FILE, CONTRACTS)
 SECRETS = {"gso_pseudonym": b"g" * 32}
 
 

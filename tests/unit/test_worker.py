@@ -8,7 +8,7 @@ import pytest
 
 from sync.config import ProcessorSettings
 from sync.errors import ConfigError
-from sync.policy import DEMO_MANIFEST
+from sync.policy import FEDERATION_FILE
 from sync.policy.national import national_agencies, national_manifest_yaml
 from sync.processor.worker import agencies_of, subscriptions_of
 
@@ -39,7 +39,7 @@ def test_a_list_of_agencies_each_with_its_own_replica_and_group() -> None:
 
 
 def test_every_subscriber_of_the_manifest() -> None:
-    assert agencies_of(settings("*", manifest=DEMO_MANIFEST)) == [
+    assert agencies_of(settings("*", manifest=FEDERATION_FILE)) == [
         "gdt",
         "gso",
         "hanoi",

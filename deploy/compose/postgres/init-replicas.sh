@@ -8,7 +8,9 @@
 #   <agency>_reader              the agency's applications: read-only, NOLOGIN (grant it to
 #                                the agency's login roles)
 #
-# and the registry's store: database `registry`, owned by role govsync_registry.
+# and the registry's store: database `registry`, owned by role govsync_registry; and the
+# disclosure audit's database `audit`, which only the replica writers may connect to (the
+# audit-init job creates the store in it and lets each writer append to its own chain only).
 # Passwords are read from /run/secrets/pg-replica-<agency> and /run/secrets/pg-registry.
 set -euo pipefail
 
@@ -39,3 +41,14 @@ CREATE ROLE govsync_registry LOGIN PASSWORD :'registry_password';
 CREATE DATABASE registry OWNER govsync_registry;
 REVOKE ALL ON DATABASE registry FROM PUBLIC;
 SQL
+
+psql -X -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname postgres <<'SQL'
+CREATE DATABASE audit;
+REVOKE ALL ON DATABASE audit FROM PUBLIC;
+SQL
+for agency in $REPLICA_AGENCIES; do
+    psql -X -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname postgres \
+        --set=writer="govsync_replica_${agency}" <<'SQL'
+GRANT CONNECT ON DATABASE audit TO :"writer";
+SQL
+done

@@ -4,6 +4,9 @@
 #   passwords      postgres-{sources,replicas}-superuser, pg-owner-<source>,
 #                  pg-connector-<source>, pg-replica-<agency>, pg-registry, grafana-admin,
 #                  kafka-<principal> (SCRAM, one per Kafka principal)
+#   per processor  audit-signing-<agency> (its Ed25519 audit signing key, PEM) and, where its
+#                  subscriptions pseudonymise, hash-keys-<agency> (JSON: key name -> 32 random
+#                  bytes as hex; the names come from ../govsync/hash-keys.txt)
 #   TLS (secure)   ca.crt/ca.key (a private CA), kafka-{1,2,3}.p12 and kafka-admin.p12
 #                  (PKCS#12, each with a .password file), postgres-{sources,replicas}.{crt,key}
 #
@@ -16,6 +19,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 out=${1:-$here}
 acls=${ACLS_FILE:-$here/../kafka/acls.txt}
+hash_keys=${HASH_KEYS_FILE:-$here/../govsync/hash-keys.txt}
 days=825
 mkdir -p "$out"
 chmod 700 "$out"
@@ -43,6 +47,25 @@ done
 for principal in $principals; do
     password "kafka-$principal"
 done
+for agency in $agencies; do
+    if [[ ! -e "audit-signing-$agency" ]]; then
+        openssl genpkey -algorithm ed25519 -out "audit-signing-$agency"
+        chmod 644 "audit-signing-$agency"
+    fi
+done
+while read -r agency names; do
+    [[ -z "$agency" || "$agency" == \#* || -e "hash-keys-$agency" ]] && continue
+    {
+        printf '{'
+        separator=''
+        for name in $names; do
+            printf '%s"%s": "%s"' "$separator" "$name" "$(openssl rand -hex 32)"
+            separator=', '
+        done
+        printf '}\n'
+    } > "hash-keys-$agency"
+    chmod 644 "hash-keys-$agency"
+done < "$hash_keys"
 
 if [[ ! -e ca.crt ]]; then
     openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days "$days" \
