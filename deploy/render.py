@@ -52,10 +52,6 @@ DLQ_RETENTION_MS = 30 * 24 * 3600 * 1000  # dead letters wait a month for review
 MIN_COMPACTION_LAG_MS = 7 * 24 * 3600 * 1000  # every change stays readable for a week
 AGENCY_NAME = re.compile(r"^[a-z][a-z0-9]*$")
 
-# The Confluent Schema Registry of the compose deployment keeps its schemas in Kafka.
-SCHEMAS_TOPIC = "_schemas"
-SCHEMA_REGISTRY_PRINCIPAL = "schema-registry"
-
 
 @dataclass(frozen=True)
 class Acl:
@@ -170,19 +166,6 @@ def principals(manifest: Manifest, contracts: Mapping[str, Contract]) -> list[Pr
     return result
 
 
-def schema_registry_principal() -> Principal:
-    return Principal(
-        SCHEMA_REGISTRY_PRINCIPAL,
-        agency="",
-        role="registry",
-        acls=(
-            Acl("topic", SCHEMAS_TOPIC, ("Describe", "DescribeConfigs", "Read", "Write")),
-            Acl("topic", "__consumer_offsets", ("Describe",)),
-            Acl("group", "schema-registry", ("Read",)),
-        ),
-    )
-
-
 def topic_configs(federation: Federation) -> dict[str, tuple[int, dict[str, str]]]:
     """Topic -> (partitions, config). Contract topics are compacted, so a subscriber that joins
     later still reads the newest version of every row; dead-letter topics expire; the audit's
@@ -211,15 +194,7 @@ def topic_configs(federation: Federation) -> dict[str, tuple[int, dict[str, str]
 
 def compose_topics(federation: Federation) -> str:
     lines = [HEADER, "# topic partitions replicas config\n"]
-    topics = dict(topic_configs(federation))
-    topics[SCHEMAS_TOPIC] = (
-        1,
-        {
-            "cleanup.policy": "compact",
-            "min.insync.replicas": str(federation.layout.min_insync_replicas),
-        },
-    )
-    for topic, (partitions, config) in topics.items():
+    for topic, (partitions, config) in topic_configs(federation).items():
         options = ",".join(f"{k}={v}" for k, v in config.items())
         lines.append(f"{topic} {partitions} {federation.layout.replicas} {options}\n")
     return "".join(lines)
@@ -227,7 +202,7 @@ def compose_topics(federation: Federation) -> str:
 
 def compose_acls(federation: Federation) -> str:
     lines = [HEADER, "# principal resource-type pattern-type name operations\n"]
-    for principal in [*federation.principals, schema_registry_principal()]:
+    for principal in federation.principals:
         for acl in principal.acls:
             operations = ",".join(acl.operations)
             lines.append(

@@ -107,9 +107,11 @@ def workloads(federation: Any) -> str:
     command: [connector, run]
     depends_on: *connector-depends
     networks: [bus, sources, monitoring]
-    secrets: [pg-connector-{source}]
+    secrets: [pg-connector-{source}, registry-govsync-connector-{source}]
     environment:
       <<: *kafka-client-env
+      GOVSYNC_REGISTRY_USERNAME: govsync-connector-{source}
+      GOVSYNC_REGISTRY_PASSWORD_FILE: /run/secrets/registry-govsync-connector-{source}
       GOVSYNC_SOURCE: {source}
       GOVSYNC_SOURCE_DSN: host=postgres-sources dbname={source} user=govsync_connector_{source}
       GOVSYNC_METRICS_PORT: "{CONNECTOR_METRICS_PORT}"
@@ -124,7 +126,8 @@ def workloads(federation: Any) -> str:
     )
     for agency in federation.subscribers:
         name = agency.name
-        secrets = [f"pg-replica-{name}", f"audit-signing-{name}"]
+        secrets = [f"pg-replica-{name}", f"registry-govsync-processor-{name}"]
+        secrets.append(f"audit-signing-{name}")
         hash_keys = []
         if agency.hash_keys:
             secrets.append(f"hash-keys-{name}")
@@ -143,6 +146,8 @@ def workloads(federation: Any) -> str:
       - ../../federation.yaml:{FEDERATION_MOUNT}:ro
     environment:
       <<: *kafka-client-env
+      GOVSYNC_REGISTRY_USERNAME: govsync-processor-{name}
+      GOVSYNC_REGISTRY_PASSWORD_FILE: /run/secrets/registry-govsync-processor-{name}
       GOVSYNC_AGENCY: {name}
       GOVSYNC_REPLICA_DSN: host=postgres-replicas dbname=replica_{name} user=govsync_replica_{name}
       GOVSYNC_TOPICS: '[{topics}]'
@@ -167,6 +172,7 @@ def secrets(federation: Any) -> str:
         *(f"pg-connector-{s}" for s in _sources(federation)),
         *(f"pg-replica-{a}" for a in _agencies(federation)),
         *(f"audit-signing-{a}" for a in _agencies(federation)),
+        *(f"registry-{p}" for p in kafka_principals(federation)),
         *(f"hash-keys-{a.name}" for a in federation.subscribers if a.hash_keys),
     ]
     return _lines(2, [f"{n}: {{file: ./secrets/{n}}}" for n in names])
@@ -222,6 +228,17 @@ def hash_key_names(federation: Any, header: str) -> str:
     return "".join(lines)
 
 
+def registry_roles(federation: Any, header: str) -> str:
+    """``<user> <role>`` of every govsync process on the registry, for secrets/generate.sh
+    (which writes the users file with their passwords): a connector reviews the subjects of
+    its own source's topics and nothing else, a processor reads."""
+    lines = [header, "# user role (sync/registry/access.py)\n"]
+    for source in federation.sources:
+        lines.append(f"govsync-connector-{source.name} reviewer={source.name}.\n")
+    lines += [f"govsync-processor-{a} readonly\n" for a in _agencies(federation)]
+    return "".join(lines)
+
+
 def render(root: Path, federation: Any, header: str) -> dict[Path, str]:
     """Every compose file the federation shapes, by path relative to ``root``."""
     by_file = {
@@ -248,4 +265,5 @@ def render(root: Path, federation: Any, header: str) -> dict[Path, str]:
         for path, regions in by_file.items()
     }
     outputs[COMPOSE / "govsync" / "hash-keys.txt"] = hash_key_names(federation, header)
+    outputs[COMPOSE / "govsync" / "registry-roles.txt"] = registry_roles(federation, header)
     return outputs

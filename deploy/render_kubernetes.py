@@ -116,22 +116,25 @@ def _container_security() -> dict[str, Any]:
 
 
 def _kafka_client(user: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[Any]]:
-    """Env, volume mounts and volumes that let a pod log in to Kafka as ``user``: the password
-    from the Secret the User Operator creates, the cluster CA from the Cluster Operator's."""
+    """Env, volume mounts and volumes that let a pod log in as ``user``: to Kafka with the
+    password from the Secret the User Operator creates and the cluster CA from the Cluster
+    Operator's; to the schema registry with the password in the Secret ``registry-<user>``
+    (key ``password``; the registry's users file holds the same)."""
     env = [
         {"name": "GOVSYNC_SASL_USERNAME", "value": user},
         {"name": "GOVSYNC_SASL_PASSWORD_FILE", "value": "/etc/govsync/kafka-user/password"},
+        {"name": "GOVSYNC_REGISTRY_USERNAME", "value": user},
+        {"name": "GOVSYNC_REGISTRY_PASSWORD_FILE", "value": "/etc/govsync/registry-user/password"},
     ]
     mounts = [
         {"name": "kafka-user", "mountPath": "/etc/govsync/kafka-user", "readOnly": True},
         {"name": "kafka-ca", "mountPath": "/etc/govsync/kafka-ca", "readOnly": True},
+        {"name": "registry-user", "mountPath": "/etc/govsync/registry-user", "readOnly": True},
         {"name": "tmp", "mountPath": "/tmp"},
     ]
+    password = [{"key": "password", "path": "password"}]
     volumes = [
-        {
-            "name": "kafka-user",
-            "secret": {"secretName": user, "items": [{"key": "password", "path": "password"}]},
-        },
+        {"name": "kafka-user", "secret": {"secretName": user, "items": password}},
         {
             "name": "kafka-ca",
             "secret": {
@@ -139,6 +142,7 @@ def _kafka_client(user: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]
                 "items": [{"key": "ca.crt", "path": "ca.crt"}],
             },
         },
+        {"name": "registry-user", "secret": {"secretName": f"registry-{user}", "items": password}},
         {"name": "tmp", "emptyDir": {"medium": "Memory", "sizeLimit": "64Mi"}},
     ]
     return env, mounts, volumes

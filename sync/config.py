@@ -6,6 +6,7 @@ Built once at the edge (the CLI) and passed down; nothing below the CLI reads th
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -35,6 +36,27 @@ class KafkaSettings(BaseSettings):
         default=None, description="File holding the principal's password (never the password)"
     )
     ssl_ca_location: Path | None = Field(default=None, description="CA certificate of brokers")
+    registry_username: str = Field(
+        default="", description="This process's user on the schema registry (HTTP Basic)"
+    )
+    registry_password_file: Path | None = Field(
+        default=None, description="File holding its registry password (never the password)"
+    )
+    registry_ca_location: Path | None = Field(
+        default=None, description="CA certificate of an HTTPS registry"
+    )
+
+    def registry_config(self) -> dict[str, Any]:
+        """Settings for confluent-kafka's SchemaRegistryClient."""
+        config: dict[str, Any] = {"url": self.registry_url, "timeout": 10}
+        if self.registry_username:
+            password = ""
+            if self.registry_password_file is not None:
+                password = self.registry_password_file.read_text(encoding="utf-8").strip()
+            config["basic.auth.user.info"] = f"{self.registry_username}:{password}"
+        if self.registry_ca_location is not None:
+            config["ssl.ca.location"] = str(self.registry_ca_location)
+        return config
 
     def client_config(self) -> dict[str, str]:
         """Connection settings for confluent-kafka clients (producers, consumers, admin)."""

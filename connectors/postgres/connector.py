@@ -118,7 +118,7 @@ class Connector:
         dbname = psycopg.conninfo.conninfo_to_dict(s.source_dsn).get("dbname", "")
         return Publisher(
             s.client_config(),
-            s.registry_url,
+            s.registry_config(),
             self.contracts,
             source=s.source,
             source_db=str(dbname),

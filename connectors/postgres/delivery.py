@@ -24,6 +24,7 @@ import json
 import logging
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
@@ -66,7 +67,7 @@ class Publisher:
     def __init__(
         self,
         kafka: Mapping[str, str],
-        registry_url: str,
+        registry: str | Mapping[str, Any],
         contracts: Mapping[TableRef, Contract],
         *,
         source: str,
@@ -83,7 +84,9 @@ class Publisher:
             {**kafka, **PRODUCER_DEFAULTS, "message.max.bytes": max_message_bytes}
         )
         self._dead_letters = DeadLetterPublisher(self._producer, self.dead_letter_topic)
-        self._registry = SchemaRegistryClient({"url": registry_url})
+        # its URL, or the client's settings (credentials, CA: KafkaSettings.registry_config)
+        config = {"url": registry} if isinstance(registry, str) else registry
+        self._registry = SchemaRegistryClient(dict(config))
         self._source_db = source_db
         self._routes = {
             table: _register(self._registry, contract, topic_prefix, source_db)

@@ -292,7 +292,7 @@ class WorkerResources:
         return cls(
             ProcessorMetrics.create(registry),
             ThreadPoolExecutor(agencies + 1, thread_name_prefix="govsync-kafka"),
-            SchemaCache(settings.registry_url),
+            SchemaCache(settings.registry_config()),
             dead_letter_producer(settings.client_config()),
         )
 

@@ -107,7 +107,7 @@ async def replay(
         # the replica records consumed offsets per group; a replay of old offsets must not
         # move the processor's own record backwards
         group_id=f"{settings.group_id}.dlq-replay",
-        schemas=SchemaCache(settings.registry_url),
+        schemas=SchemaCache(settings.registry_config()),
         dead_letters=publisher,
         metrics=ProcessorMetrics.create(CollectorRegistry()),
         topic_ids=topic_ids(kafka, contracts),

@@ -16,8 +16,11 @@ NOT_FOUND_CODES = {40403, 40401, 40402}
 
 
 class SchemaCache:
-    def __init__(self, registry_url: str) -> None:
-        self._client = SchemaRegistryClient({"url": registry_url, "timeout": 10})
+    def __init__(self, registry: str | Mapping[str, Any]) -> None:
+        """``registry``: its URL, or the client's settings (credentials, CA: see
+        :meth:`sync.config.KafkaSettings.registry_config`)."""
+        config = {"url": registry, "timeout": 10} if isinstance(registry, str) else registry
+        self._client = SchemaRegistryClient(dict(config))
         self._schemas: dict[int, Mapping[str, Any]] = {}
         self._refused: dict[int, str] = {}  # ids the registry refused to give, and why
 

@@ -319,6 +319,21 @@ def test_compose_matches_the_federation(compose_files: dict[Path, dict[str, Any]
         principal = f"govsync-{role}-{agency}"
         assert env_of(secure[name])["GOVSYNC_SASL_USERNAME"] == principal, name
         assert f"kafka-{principal}" in secure[name]["secrets"], name
+        # the registry knows every process by the name Kafka knows it by
+        assert env["GOVSYNC_REGISTRY_USERNAME"] == principal, name
+        assert f"registry-{principal}" in services[name]["secrets"], name
+    registry = services["govsync-registry"]
+    assert registry["command"] == ["registry", "serve", "--users", "/run/secrets/registry-users"]
+    assert "profiles" not in registry, "the registry runs in every deployment, authenticated"
+    roles = dict(
+        line.split()
+        for line in (COMPOSE_DIR / "govsync" / "registry-roles.txt").read_text().splitlines()
+        if line and not line.startswith("#")
+    )
+    assert roles == {
+        **{f"govsync-connector-{s.name}": f"reviewer={s.name}." for s in fed.sources},
+        **{f"govsync-processor-{a.name}": "readonly" for a in fed.subscribers},
+    }
     # deny by default, kept: every processor enforces the federation file and is audited
     for subscriber in fed.subscribers:
         service = services[f"processor-{subscriber.name}"]
@@ -398,7 +413,7 @@ def test_kafka_init_creates_topics_users_and_acls(tmp_path: Path) -> None:
     created = {line.split("--topic ")[1].split()[0] for line in lines if "--create" in line}
     fed = federation()
     expected = {a.dlq for a in fed.subscribers} | {s.dlq for s in fed.sources}
-    assert created == contract_topics() | expected | {"_schemas", "govsync.audit.checkpoints"}
+    assert created == contract_topics() | expected | {"govsync.audit.checkpoints"}
     for line in (x for x in lines if x.startswith("kafka-topics")):
         assert "--replication-factor 3" in line and "min.insync.replicas=2" in line, line
     scram = {line.split("--entity-name ")[1].split()[0] for line in lines if "SCRAM" in line}
@@ -676,7 +691,6 @@ def test_compose_acls_equal_the_kafka_users() -> None:
     compose = {
         (p, r, n, frozenset(ops.split(",")))
         for p, r, _, n, ops in (line.split() for line in lines if not line.startswith("#"))
-        if p != "schema-registry"
     }
     users = {
         (

@@ -7,6 +7,9 @@
 #   per processor  audit-signing-<agency> (its Ed25519 audit signing key, PEM) and, where its
 #                  subscriptions pseudonymise, hash-keys-<agency> (JSON: key name -> 32 random
 #                  bytes as hex; the names come from ../govsync/hash-keys.txt)
+#   registry       registry-<principal> (each process's registry password), registry-admin
+#                  (the operators'), and registry-users, the registry's users file made of
+#                  them with the roles of ../govsync/registry-roles.txt (rewritten each run)
 #   TLS (secure)   ca.crt/ca.key (a private CA), kafka-{1,2,3}.p12 and kafka-admin.p12
 #                  (PKCS#12, each with a .password file), postgres-{sources,replicas}.{crt,key}
 #
@@ -20,6 +23,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 out=${1:-$here}
 acls=${ACLS_FILE:-$here/../kafka/acls.txt}
 hash_keys=${HASH_KEYS_FILE:-$here/../govsync/hash-keys.txt}
+registry_roles=${REGISTRY_ROLES_FILE:-$here/../govsync/registry-roles.txt}
 days=825
 mkdir -p "$out"
 chmod 700 "$out"
@@ -47,6 +51,16 @@ done
 for principal in $principals; do
     password "kafka-$principal"
 done
+password registry-admin
+users="admin:$(cat registry-admin):admin"$'\n'
+while read -r user role; do
+    [[ -z "$user" || "$user" == \#* ]] && continue
+    password "registry-$user"
+    users+="$user:$(cat "registry-$user"):$role"$'\n'
+done < "$registry_roles"
+printf '%s' "$users" > registry-users
+chmod 644 registry-users
+
 for agency in $agencies; do
     if [[ ! -e "audit-signing-$agency" ]]; then
         openssl genpkey -algorithm ed25519 -out "audit-signing-$agency"
