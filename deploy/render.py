@@ -36,7 +36,7 @@ from sync.config import processor_group_id
 from sync.contracts import Contract, load_contracts
 from sync.kafka.deadletter import connector_dead_letter_topic, dead_letter_topic
 from sync.policy import Manifest, load_manifest
-from sync.policy.deployment import KafkaLayout
+from sync.policy.deployment import Deployment, KafkaLayout
 from sync.stack.kafka.acls import CHECKPOINT_TOPIC, federation_acls
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -100,6 +100,7 @@ class Subscriber:
 
 @dataclass(frozen=True)
 class Federation:
+    deployment: Deployment
     layout: KafkaLayout
     sources: tuple[Source, ...]
     subscribers: tuple[Subscriber, ...]
@@ -129,8 +130,14 @@ def load_federation(root: Path = ROOT) -> Federation:
         if not AGENCY_NAME.match(agency.code):
             raise ValueError(f"agency {agency.code!r}: use lowercase letters and digits only")
     alerts = yaml.safe_load((root / DEPLOY / "prometheus" / "alerts.yml").read_text("utf-8"))
+    deployment = manifest.deployment
+    if deployment.postgres is None or deployment.metrics is None or not deployment.registry:
+        raise ValueError(
+            f"{FEDERATION}: deployment needs postgres, metrics and registry to render from"
+        )
     return Federation(
-        layout=manifest.deployment.kafka,
+        deployment=deployment,
+        layout=deployment.kafka,
         sources=tuple(Source(s.name, s.topics) for s in manifest.sources),
         subscribers=tuple(
             Subscriber(

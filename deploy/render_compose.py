@@ -15,14 +15,13 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 COMPOSE = Path("deploy") / "compose"
 MARKER = re.compile(
     r"(?P<indent>[ ]*)# >>> rendered: (?P<name>[\w-]+)\n.*?(?P=indent)# <<< rendered: (?P=name)\n",
     re.DOTALL,
 )
-CONNECTOR_METRICS_PORT = 9400
-PROCESSOR_WEB_PORT = 6066
 FEDERATION_MOUNT = "/etc/govsync/federation.yaml"
 
 
@@ -55,6 +54,26 @@ def _sources(federation: Any) -> list[str]:
 
 def _agencies(federation: Any) -> list[str]:
     return [a.name for a in federation.subscribers]
+
+
+def _port(url: str) -> int:
+    port = urlsplit(url).port
+    assert port is not None  # the federation file's model checks it
+    return port
+
+
+def client_env(federation: Any) -> str:
+    deployment = federation.deployment
+    return _lines(
+        2,
+        [
+            f"GOVSYNC_BOOTSTRAP: {deployment.kafka.bootstrap}",
+            f"GOVSYNC_REGISTRY_URL: {deployment.registry}",
+            'GOVSYNC_TOPIC_PREFIX: ""',
+            "# equal to the partitions kafka-init gives the topics (deployment.kafka)",
+            f'GOVSYNC_PARTITIONS: "{deployment.kafka.partitions}"',
+        ],
+    )
 
 
 def postgres_sources(federation: Any) -> str:
@@ -99,8 +118,12 @@ def audit_init(federation: Any) -> str:
 
 def workloads(federation: Any) -> str:
     """A connector per source, a processor per subscribing agency."""
+    deployment = federation.deployment
+    connector_port = _port(deployment.metrics.connector)
+    processor_port = _port(deployment.metrics.processor)
     out = ["  # one connector per source (federation.yaml: sources)\n"]
     for source in _sources(federation):
+        source_dsn = deployment.postgres.sources.format(source=source)
         out.append(
             f"""  connector-{source}:
     <<: *govsync
@@ -113,8 +136,8 @@ def workloads(federation: Any) -> str:
       GOVSYNC_REGISTRY_USERNAME: govsync-connector-{source}
       GOVSYNC_REGISTRY_PASSWORD_FILE: /run/secrets/registry-govsync-connector-{source}
       GOVSYNC_SOURCE: {source}
-      GOVSYNC_SOURCE_DSN: host=postgres-sources dbname={source} user=govsync_connector_{source}
-      GOVSYNC_METRICS_PORT: "{CONNECTOR_METRICS_PORT}"
+      GOVSYNC_SOURCE_DSN: {source_dsn}
+      GOVSYNC_METRICS_PORT: "{connector_port}"
       GOVSYNC_METRICS_HOST: 0.0.0.0
       DB_PASSWORD_FILE: /run/secrets/pg-connector-{source}
 
@@ -126,6 +149,8 @@ def workloads(federation: Any) -> str:
     )
     for agency in federation.subscribers:
         name = agency.name
+        replica_dsn = deployment.postgres.replicas.format(agency=name)
+        audit_dsn = deployment.postgres.audit.format(agency=name)
         secrets = [f"pg-replica-{name}", f"registry-govsync-processor-{name}"]
         secrets.append(f"audit-signing-{name}")
         hash_keys = []
@@ -149,14 +174,14 @@ def workloads(federation: Any) -> str:
       GOVSYNC_REGISTRY_USERNAME: govsync-processor-{name}
       GOVSYNC_REGISTRY_PASSWORD_FILE: /run/secrets/registry-govsync-processor-{name}
       GOVSYNC_AGENCY: {name}
-      GOVSYNC_REPLICA_DSN: host=postgres-replicas dbname=replica_{name} user=govsync_replica_{name}
+      GOVSYNC_REPLICA_DSN: {replica_dsn}
       GOVSYNC_TOPICS: '[{topics}]'
       GOVSYNC_MANIFEST: {FEDERATION_MOUNT}
-      GOVSYNC_AUDIT_DSN: host=postgres-replicas dbname=audit user=govsync_replica_{name}
+      GOVSYNC_AUDIT_DSN: {audit_dsn}
       GOVSYNC_AUDIT_SIGNING_KEY_FILE: /run/secrets/audit-signing-{name}
 """
             + "".join(f"      {line}\n" for line in hash_keys)
-            + f"""      GOVSYNC_WEB_PORT: "{PROCESSOR_WEB_PORT}"
+            + f"""      GOVSYNC_WEB_PORT: "{processor_port}"
       GOVSYNC_WEB_HOST: 0.0.0.0
       GOVSYNC_DATA_DIR: /var/lib/govsync
       DB_PASSWORD_FILE: /run/secrets/pg-replica-{name}
@@ -210,10 +235,12 @@ def secure_secrets(federation: Any) -> str:
 
 
 def scrape_targets(federation: Any, job: str) -> str:
+    metrics = federation.deployment.metrics
     if job == "connector":
-        targets = [(f"connector-{s}:{CONNECTOR_METRICS_PORT}", s) for s in _sources(federation)]
+        names, template, key = _sources(federation), metrics.connector, "source"
     else:
-        targets = [(f"processor-{a}:{PROCESSOR_WEB_PORT}", a) for a in _agencies(federation)]
+        names, template, key = _agencies(federation), metrics.processor, "agency"
+    targets = [(urlsplit(template.format(**{key: n})).netloc, n) for n in names]
     return "".join(
         f'      - targets: ["{target}"]\n        labels: {{agency: {agency}}}\n'
         for target, agency in targets
@@ -243,6 +270,7 @@ def render(root: Path, federation: Any, header: str) -> dict[Path, str]:
     """Every compose file the federation shapes, by path relative to ``root``."""
     by_file = {
         COMPOSE / "compose.yaml": {
+            "client-env": client_env(federation),
             "postgres-sources": postgres_sources(federation),
             "postgres-replicas": postgres_replicas(federation),
             "demo": demo_secrets(federation),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import click
 
@@ -26,7 +27,15 @@ from sync.cli import (
 
 @click.group()
 @click.option("--log-level", default="INFO", show_default=True, help="Logging level.")
-def cli(log_level: str) -> None:
+@click.option(
+    "--federation",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    envvar="GOVSYNC_FEDERATION",
+    help="Operate on the deployment this federation file describes (its deployment section "
+    "names every address; passwords come from PGPASSFILE and GOVSYNC_HASH_KEYS_FILE) "
+    "instead of the embedded stack's stack.json: status, verify, snapshot.",
+)
+def cli(log_level: str, federation: Path | None) -> None:
     """govsync: inter-agency data sync from source databases to subscriber replicas."""
     logging.basicConfig(
         level=log_level.upper(),

@@ -10,9 +10,8 @@ import click
 import psycopg
 from rich.progress import Progress
 
-from sync.cli.options import data_dir_option
+from sync.cli.options import data_dir_option, stack_description
 from sync.errors import ConfigError
-from sync.stack.description import StackDescription
 from sync.types import TableRef
 
 
@@ -39,7 +38,7 @@ def snapshot(
 
     schema, _, name = table.rpartition(".")
     ref = TableRef(schema or "public", name)
-    dsn = StackDescription.read(data_dir).database(source, "source").dsn
+    dsn = stack_description(data_dir).database(source, "source").dsn
     state = SnapshotState(dsn, slot or f"govsync_{source}")
     try:
         state.request([ref], again=True)

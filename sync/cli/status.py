@@ -12,8 +12,7 @@ import click
 from rich.console import Console
 from rich.markup import escape
 
-from sync.cli.options import data_dir_option
-from sync.stack.description import StackDescription
+from sync.cli.options import data_dir_option, stack_description
 from sync.stack.status import ProcessHealth, stack_health
 
 
@@ -23,7 +22,7 @@ from sync.stack.status import ProcessHealth, stack_health
 def status(data_dir: Path, as_json: bool) -> None:
     """Health of the running stack. Exits 1 when a process is down, its metrics cannot be
     read, a subscription is stopped, or an agency's every worker stands by."""
-    report = stack_health(StackDescription.read(data_dir))
+    report = stack_health(stack_description(data_dir))
     if as_json:
         click.echo(json.dumps([{**asdict(h), "healthy": h.healthy} for h in report], indent=2))
     else:

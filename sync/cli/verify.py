@@ -11,8 +11,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from sync.cli.options import data_dir_option
-from sync.stack.description import StackDescription
+from sync.cli.options import data_dir_option, stack_description
 from sync.stack.verification import ReplicaReport, verify_stack
 from sync.stack.verify_metrics import push_outcome
 
@@ -38,7 +37,7 @@ def verify(
 ) -> None:
     """Compare each replica (or AGENCY's) with its source; exit 1 on any difference."""
     try:
-        reports = verify_stack(StackDescription.read(data_dir), agency, chunk_rows)
+        reports = verify_stack(stack_description(data_dir), agency, chunk_rows)
     except Exception:
         if pushgateway:  # a failed run pushes its end time, and no success
             push_outcome(pushgateway, None, time.time(), agency)

@@ -57,7 +57,9 @@ def _alive(pid: int) -> bool:
 
 
 def check_process(entry: ProcessEntry) -> ProcessHealth:
-    health = ProcessHealth(entry.name, entry.role, entry.pid, _alive(entry.pid), scraped=True)
+    """A process of a deployment (pid 0: not this machine's) is alive when its page answers."""
+    alive = _alive(entry.pid) if entry.pid > 0 else True
+    health = ProcessHealth(entry.name, entry.role, entry.pid, alive, scraped=True)
     if not health.alive:
         health.problems.append("not running")
     if entry.metrics_url is None:
