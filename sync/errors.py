@@ -77,7 +77,7 @@ class DecodeError(Fatal):
 class SourceNotReady(Fatal):
     """A source database does not meet a capture precondition (wal_level, privileges, keys).
     ``check`` names the precondition in a word, for metrics: ``wal_level``, ``replication``,
-    ``table_missing``, ``select_privilege``, ``key``."""
+    ``table_missing``, ``select_privilege``, ``key``, ``publication``."""
 
     def __init__(self, message: str, *, source: str = "", check: str = "") -> None:
         super().__init__(message, source=source, check=check)

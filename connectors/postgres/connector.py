@@ -95,8 +95,10 @@ class Connector:
                 ensure_topics(s.client_config(), [publisher.dead_letter_topic], 1)
                 snapshots = Snapshots(s, self.contracts, self.metrics)
                 try:
-                    tables = [(t.schema, t.name) for t in [*self.contracts, WATERMARK_TABLE]]
-                    reader.ensure_publication(tables)
+                    reader.ensure_publication([(t.schema, t.name) for t in self.contracts])
+                    reader.ensure_watermark_publication(
+                        (WATERMARK_TABLE.schema, WATERMARK_TABLE.name)
+                    )
                     reader.ensure_slot()
                     self._recover_invalidated_slot(reader, snapshots)
                     watch = SchemaWatch(

@@ -142,12 +142,20 @@ class SlotReader:
     def _not_ready(self, problem: str, check: str) -> SourceNotReady:
         return SourceNotReady(f"source {self.source!r}: {problem}", source=self.source, check=check)
 
+    @property
+    def watermark_publication(self) -> str:
+        """The connector's own publication, of its own snapshot watermark table: a table is
+        published only by its owner, and the agency owns its tables, the connector the
+        watermark table. The slot reads both publications."""
+        return f"{self.publication}_watermark"
+
     def ensure_publication(self, tables: Sequence[tuple[str, str]]) -> None:
-        """Create the publication for ``tables`` or add the ones it lacks."""
+        """Create the agency's publication for ``tables`` or add the ones it lacks, where this
+        role may; where only the tables' owner may, say what the owner is to run."""
         names = sql.SQL(", ").join(sql.Identifier(s, t) for s, t in tables)
         exists = self._scalar("SELECT 1 FROM pg_publication WHERE pubname = %s", self.publication)
         if not exists:
-            self._conn.execute(
+            self._owner_statement(
                 sql.SQL("CREATE PUBLICATION {} FOR TABLE {}").format(
                     sql.Identifier(self.publication), names
                 )
@@ -162,12 +170,35 @@ class SlotReader:
         missing = [t for t in tables if t not in published]
         if missing:
             log.info("adding %s to publication %s", missing, self.publication)
-            self._conn.execute(
+            self._owner_statement(
                 sql.SQL("ALTER PUBLICATION {} ADD TABLE {}").format(
                     sql.Identifier(self.publication),
                     sql.SQL(", ").join(sql.Identifier(s, t) for s, t in missing),
                 )
             )
+
+    def ensure_watermark_publication(self, table: tuple[str, str]) -> None:
+        """The connector's own publication of its watermark table (it owns both)."""
+        if self._scalar(
+            "SELECT 1 FROM pg_publication WHERE pubname = %s", self.watermark_publication
+        ):
+            return
+        self._conn.execute(
+            sql.SQL("CREATE PUBLICATION {} FOR TABLE {}").format(
+                sql.Identifier(self.watermark_publication), sql.Identifier(*table)
+            )
+        )
+
+    def _owner_statement(self, statement: sql.Composed) -> None:
+        """Run ``statement``, which only the tables' owner may run where roles are separated
+        (a connector owns no agency table): refused, it is what the source is waiting for."""
+        try:
+            self._conn.execute(statement)
+        except psycopg.errors.InsufficientPrivilege as exc:
+            text = statement.as_string(self._conn)
+            raise self._not_ready(
+                f"{str(exc).strip()}; the owner of the tables runs: {text}", "publication"
+            ) from None
 
     def ensure_slot(self) -> bool:
         """Create the slot unless it exists. True when it was created now."""
@@ -192,10 +223,14 @@ class SlotReader:
         rows = self._conn.execute(
             "SELECT lsn::text, data FROM pg_logical_slot_peek_binary_changes("
             "%s, %s::pg_lsn, %s, 'proto_version', '1', 'publication_names', %s)",
-            (self.slot, str(flushed), max_changes, self.publication),
+            (self.slot, str(flushed), max_changes, self._publications),
         ).fetchall()
         messages = [(Lsn.parse(lsn), bytes(data)) for lsn, data in rows]
         return Peeked(messages, flushed if len(messages) < max_changes else None)
+
+    @property
+    def _publications(self) -> str:
+        return f"{self.publication},{self.watermark_publication}"
 
     def confirmed(self) -> Lsn:
         """Where the slot stands: everything before it is released."""

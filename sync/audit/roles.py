@@ -78,6 +78,12 @@ def create_store(conn: Connection) -> None:
             _ensure_role(conn, role, login=False)
         database = sql.Identifier(_current_database(conn))
         conn.execute(sql.SQL("GRANT CREATE ON DATABASE {} TO {}").format(database, _id(OWNER)))
+        # a store whose database is closed to PUBLIC still lets its writers and readers in;
+        # a writer stages each batch in a temporary table
+        conn.execute(
+            sql.SQL("GRANT CONNECT, TEMPORARY ON DATABASE {} TO {}").format(database, _id(WRITER))
+        )
+        conn.execute(sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(database, _id(READER)))
         _grant_membership(conn, OWNER)
         _adopt(conn)
         conn.execute(sql.SQL("SET LOCAL ROLE {}").format(_id(OWNER)))

@@ -5,7 +5,8 @@
 # from federation.yaml. `govsync audit init` is idempotent, so the job runs on every start.
 set -eu
 : "${AUDIT_WRITERS:?set AUDIT_WRITERS to the subscribing agencies}"
-sh /etc/govsync/entrypoint.sh audit init
+here=$(dirname "$0")
+sh "$here/entrypoint.sh" audit init
 for agency in $AUDIT_WRITERS; do
-    sh /etc/govsync/entrypoint.sh audit init --writer "govsync_replica_${agency}" --agency "$agency"
+    sh "$here/entrypoint.sh" audit init --writer "govsync_replica_${agency}" --agency "$agency"
 done

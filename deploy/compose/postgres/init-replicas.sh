@@ -9,17 +9,19 @@
 #                                the agency's login roles)
 #
 # and the registry's store: database `registry`, owned by role govsync_registry; and the
-# disclosure audit's database `audit`, which only the replica writers may connect to (the
-# audit-init job creates the store in it and lets each writer append to its own chain only).
-# Passwords are read from /run/secrets/pg-replica-<agency> and /run/secrets/pg-registry.
+# disclosure audit's database `audit`, closed to PUBLIC (the audit-init job creates the store
+# in it and lets each replica writer in, to append to its own agency's chain only).
+# Passwords are read from /run/secrets/pg-replica-<agency> and /run/secrets/pg-registry (or
+# $SECRETS_DIR).
 set -euo pipefail
+secrets=${SECRETS_DIR:-/run/secrets}
 
 for agency in ${REPLICA_AGENCIES:?set REPLICA_AGENCIES to the subscribing agencies}; do
     psql -X -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname postgres \
         --set=database="replica_${agency}" \
         --set=writer="govsync_replica_${agency}" \
         --set=reader="${agency}_reader" \
-        --set=writer_secret="/run/secrets/pg-replica-${agency}" <<'SQL'
+        --set=writer_secret="$secrets/pg-replica-${agency}" <<'SQL'
 \set writer_password `cat :'writer_secret'`
 CREATE ROLE :"writer" LOGIN PASSWORD :'writer_password';
 CREATE ROLE :"reader" NOLOGIN;
@@ -35,20 +37,16 @@ ALTER DEFAULT PRIVILEGES FOR ROLE :"writer" GRANT SELECT ON TABLES TO :"reader";
 SQL
 done
 
-psql -X -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname postgres <<'SQL'
-\set registry_password `cat /run/secrets/pg-registry`
+psql -X -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname postgres \
+    --set=registry_secret="$secrets/pg-registry" <<'SQL'
+\set registry_password `cat :'registry_secret'`
 CREATE ROLE govsync_registry LOGIN PASSWORD :'registry_password';
 CREATE DATABASE registry OWNER govsync_registry;
 REVOKE ALL ON DATABASE registry FROM PUBLIC;
 SQL
 
+# closed to PUBLIC: `govsync audit init` (the audit-init job) lets its writers and readers in
 psql -X -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname postgres <<'SQL'
 CREATE DATABASE audit;
 REVOKE ALL ON DATABASE audit FROM PUBLIC;
 SQL
-for agency in $REPLICA_AGENCIES; do
-    psql -X -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname postgres \
-        --set=writer="govsync_replica_${agency}" <<'SQL'
-GRANT CONNECT ON DATABASE audit TO :"writer";
-SQL
-done

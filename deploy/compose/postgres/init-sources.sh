@@ -10,16 +10,17 @@
 #                                govsync (snapshot bookkeeping); it owns no agency table
 #
 # Passwords are read from /run/secrets/pg-owner-<source> and /run/secrets/pg-connector-<source>
-# inside psql (never on a command line).
+# inside psql (never on a command line); $SECRETS_DIR, if set, holds them instead.
 set -euo pipefail
+secrets=${SECRETS_DIR:-/run/secrets}
 
 for source in ${SOURCES:?set SOURCES to the source agencies}; do
     psql -X -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname postgres \
         --set=source="$source" \
         --set=owner="${source}_owner" \
         --set=connector="govsync_connector_${source}" \
-        --set=owner_secret="/run/secrets/pg-owner-${source}" \
-        --set=connector_secret="/run/secrets/pg-connector-${source}" <<'SQL'
+        --set=owner_secret="$secrets/pg-owner-${source}" \
+        --set=connector_secret="$secrets/pg-connector-${source}" <<'SQL'
 \set owner_password `cat :'owner_secret'`
 \set connector_password `cat :'connector_secret'`
 CREATE ROLE :"owner" LOGIN PASSWORD :'owner_password';
