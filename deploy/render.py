@@ -251,6 +251,7 @@ def render(root: Path = ROOT) -> dict[Path, str]:
         k8s / "govsync" / "connectors.yaml": dump(k8s_render.connector_deployments(federation)),
         k8s / "govsync" / "processors.yaml": dump(k8s_render.processor_deployments(federation)),
         k8s / "govsync" / "federation.yaml": dump(k8s_render.federation_config(federation)),
+        k8s / "govsync" / "verify.yaml": dump(k8s_render.verify_cronjob(federation)),
         k8s / "monitoring" / "prometheusrule.yaml": dump(k8s_render.prometheus_rule(federation)),
         k8s / "monitoring" / "grafana-dashboard.yaml": dump(
             k8s_render.grafana_dashboard(federation)

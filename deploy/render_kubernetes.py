@@ -353,6 +353,70 @@ def processor_deployments(federation: Any) -> list[dict[str, Any]]:
     return documents
 
 
+def verify_cronjob(federation: Any) -> list[dict[str, Any]]:
+    """Every hour, ``govsync --federation FILE verify`` of every replica against its sources,
+    one run at a time, its outcome pushed to the Pushgateway (the drift and stale-verify
+    alerts read it). The databases are the federation file's ``deployment.postgres``; the
+    Secret ``govsync-verify`` holds ``pgpass`` (a libpq password file with every connector
+    and replica role) and ``hash-keys.json`` (every pseudonymising agency's hash keys)."""
+    container = {
+        "name": "verify",
+        "image": IMAGE,
+        "args": [
+            "--federation",
+            f"{FEDERATION_MOUNT}/federation.yaml",
+            "verify",
+            "--pushgateway",
+            "http://pushgateway.monitoring:9091",
+        ],
+        "env": [
+            {"name": "PGPASSFILE", "value": f"{SECRETS_MOUNT}/pgpass"},
+            {"name": "GOVSYNC_HASH_KEYS_FILE", "value": f"{SECRETS_MOUNT}/hash-keys.json"},
+        ],
+        "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "1Gi"}},
+        "securityContext": _container_security(),
+        "volumeMounts": [
+            {"name": "federation", "mountPath": FEDERATION_MOUNT, "readOnly": True},
+            {"name": "verify", "mountPath": SECRETS_MOUNT, "readOnly": True},
+            {"name": "tmp", "mountPath": "/tmp"},
+        ],
+    }
+    pod = {
+        "metadata": {"labels": labels("verify")},
+        "spec": {
+            "restartPolicy": "Never",
+            "automountServiceAccountToken": False,
+            "enableServiceLinks": False,
+            "securityContext": _pod_security(),
+            "containers": [container],
+            "volumes": [
+                {"name": "federation", "configMap": {"name": "govsync-federation"}},
+                # libpq refuses a password file others may read
+                {
+                    "name": "verify",
+                    "secret": {"secretName": "govsync-verify", "defaultMode": 0o400},
+                },
+                {"name": "tmp", "emptyDir": {"medium": "Memory", "sizeLimit": "64Mi"}},
+            ],
+        },
+    }
+    return [
+        {
+            "apiVersion": "batch/v1",
+            "kind": "CronJob",
+            "metadata": {"name": "govsync-verify", "labels": labels("verify")},
+            "spec": {
+                "schedule": "17 * * * *",
+                "concurrencyPolicy": "Forbid",
+                "startingDeadlineSeconds": 600,
+                "successfulJobsHistoryLimit": 3,
+                "failedJobsHistoryLimit": 3,
+                "jobTemplate": {"spec": {"backoffLimit": 0, "template": pod}},
+            },
+        }
+    ]
+
+
 def prometheus_rule(federation: Any) -> list[dict[str, Any]]:
     return [
         {

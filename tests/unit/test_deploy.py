@@ -94,8 +94,19 @@ def contract_topics() -> set[str]:
     }
 
 
+def cli_variables() -> set[str]:
+    """The GOVSYNC_* variables govsync's command line options read (``envvar``)."""
+    from sync.cli.main import cli
+
+    return {
+        str(envvar)
+        for param in cli.params
+        for envvar in ([param.envvar] if isinstance(param.envvar, str) else param.envvar or [])
+    }
+
+
 def known_settings() -> set[str]:
-    names = set()
+    names = cli_variables()
     for model in (
         KafkaSettings,
         ConnectorSettings,
@@ -748,3 +759,26 @@ def test_kubernetes_workloads() -> None:
         assert {k for k in data if k.startswith("GOVSYNC_")} <= known
     kustomization = read_yaml(K8S / "kustomization.yaml")
     assert [i["name"] for i in kustomization["images"]] == ["govsync"]
+
+
+def test_verify_runs_on_a_schedule_in_both_deployments(
+    compose_files: dict[Path, dict[str, Any]],
+) -> None:
+    """Drift is found without anyone asking: hourly, one run at a time, pushed for the alerts."""
+    services = compose_files[COMPOSE]["services"]
+    verify = services["verify"]
+    env = env_of(verify)
+    assert env["GOVSYNC_FEDERATION"] == "/etc/govsync/federation.yaml"
+    assert "../../federation.yaml:/etc/govsync/federation.yaml:ro" in verify["volumes"]
+    assert env["PUSHGATEWAY"] == "http://pushgateway:9091" and "pushgateway" in services
+    jobs = {j["job_name"]: j for j in read_yaml(PROMETHEUS_CONFIG)["scrape_configs"]}
+    assert jobs["pushgateway"]["honor_labels"] is True
+    (cronjob,) = k8s_kind("CronJob")
+    assert cronjob["spec"]["concurrencyPolicy"] == "Forbid"
+    (container,) = cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
+    assert container["args"][:3] == [
+        "--federation",
+        "/etc/govsync/federation/federation.yaml",
+        "verify",
+    ]
+    assert "--pushgateway" in container["args"]

@@ -13,8 +13,14 @@
 # in it and lets each replica writer in, to append to its own agency's chain only).
 # Passwords are read from /run/secrets/pg-replica-<agency> and /run/secrets/pg-registry (or
 # $SECRETS_DIR).
+#
+# `init-replicas.sh --agency CODE` adds one agency to a server that is already running (its
+# role and replica database only), for an agency that joins the federation later.
 set -euo pipefail
 secrets=${SECRETS_DIR:-/run/secrets}
+if [[ "${1:-}" == "--agency" ]]; then
+    REPLICA_AGENCIES=${2:?--agency needs the agency code}
+fi
 
 for agency in ${REPLICA_AGENCIES:?set REPLICA_AGENCIES to the subscribing agencies}; do
     psql -X -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname postgres \
@@ -36,6 +42,7 @@ ALTER DEFAULT PRIVILEGES FOR ROLE :"writer" GRANT USAGE ON SCHEMAS TO :"reader";
 ALTER DEFAULT PRIVILEGES FOR ROLE :"writer" GRANT SELECT ON TABLES TO :"reader";
 SQL
 done
+[[ "${1:-}" == "--agency" ]] && exit 0
 
 psql -X -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname postgres \
     --set=registry_secret="$secrets/pg-registry" <<'SQL'

@@ -10,6 +10,9 @@
 #   registry       registry-<principal> (each process's registry password), registry-admin
 #                  (the operators'), and registry-users, the registry's users file made of
 #                  them with the roles of ../govsync/registry-roles.txt (rewritten each run)
+#   verify         verify-pgpass (libpq password file of every connector and replica role)
+#                  and verify-hash-keys (every agency's hash keys in one JSON object), for the
+#                  verify service; rewritten each run
 #   TLS (secure)   ca.crt/ca.key (a private CA), kafka-{1,2,3}.p12 and kafka-admin.p12
 #                  (PKCS#12, each with a .password file), postgres-{sources,replicas}.{crt,key}
 #
@@ -121,4 +124,22 @@ done
 keystore kafka-admin clientAuth
 certificate postgres-sources serverAuth
 certificate postgres-replicas serverAuth
+# the verify service reads every source as its connector and every replica as its writer
+{
+    for source in $sources; do
+        echo "postgres-sources:5432:$source:govsync_connector_$source:$(cat "pg-connector-$source")"
+    done
+    for agency in $agencies; do
+        echo "postgres-replicas:5432:replica_$agency:govsync_replica_$agency:$(cat "pg-replica-$agency")"
+    done
+} > verify-pgpass
+merged=''
+for file in hash-keys-*; do
+    [[ -e "$file" ]] || continue
+    body=$(sed 's/^{//; s/}$//' "$file")
+    merged+="${merged:+, }$body"
+done
+printf '{%s}\n' "$merged" > verify-hash-keys
+chmod 644 verify-pgpass verify-hash-keys
+
 echo "secrets in $out"
