@@ -103,6 +103,7 @@ def postgres_replicas(federation: Any) -> str:
                 "- postgres-replicas-superuser",
                 *(f"- pg-replica-{a}" for a in agencies),
                 "- pg-registry",
+                "- pg-dpo",
             ],
         )
     )

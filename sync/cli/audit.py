@@ -32,10 +32,9 @@ from sync.audit.reader import (
 from sync.audit.roles import allow_reader, allow_writer, create_store
 from sync.audit.signing import Checkpoint, TrustedKeys
 from sync.audit.timestamp import verify_token
-from sync.cli.options import data_dir_option
+from sync.cli.options import data_dir_option, stack_description
 from sync.config import AuditSettings
 from sync.errors import AuditError, ConfigError
-from sync.stack.description import StackDescription
 
 _OPS = {"c": "created", "u": "updated", "d": "removed", "r": "initial copy"}
 
@@ -58,7 +57,7 @@ def dsn_option(command: Callable[..., None]) -> Callable[..., None]:
 
 def _described_store(data_dir: Path) -> str:
     try:
-        description = StackDescription.read(data_dir)
+        description = stack_description(data_dir)
     except ConfigError as exc:
         raise click.UsageError(f"no --dsn given and {exc}") from None
     for database in description.databases:

@@ -1,5 +1,8 @@
 """``govsync dlq list`` and ``govsync dlq replay``: an agency's dead letters, and replaying
-them once their cause is fixed. Configured by the processor's own ``GOVSYNC_*`` variables."""
+them once their cause is fixed. Configured by the processor's own ``GOVSYNC_*`` variables; the
+addresses (the brokers, the registry, for a replay the agency's replica, the federation file
+and its hash keys) come instead from the deployment ``govsync --federation FILE`` names, or
+from the embedded stack's ``stack.json`` in ``--data-dir`` when there is one."""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ import json
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -16,8 +20,9 @@ from pydantic_settings import BaseSettings
 from rich.console import Console
 from rich.table import Table
 
+from sync.cli.options import data_dir_option, stack_description
 from sync.config import DeadLetterSettings, ProcessorSettings
-from sync.errors import GovsyncError
+from sync.errors import ConfigError, GovsyncError
 from sync.kafka.deadletter import dead_letter_topic
 from sync.processor.dlq import Coordinates, Letter, read_letters
 from sync.processor.replay import Replayed, replay, select
@@ -38,14 +43,15 @@ def dlq() -> None:
 @dlq.command("list")
 @agency_argument
 @agency_option
+@data_dir_option
 @click.option("--all", "show_all", is_flag=True, help="Show replayed letters too.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 def list_letters(
-    agency: str | None, agency_option: str | None, show_all: bool, as_json: bool
+    agency: str | None, agency_option: str | None, data_dir: Path, show_all: bool, as_json: bool
 ) -> None:
     """The agency's dead letters, read from its dead-letter topic: where each original event
     is, why it was dead-lettered, and whether it is open, replayed or failed again."""
-    settings = _settings(DeadLetterSettings, agency, agency_option)
+    settings = _settings(DeadLetterSettings, agency, agency_option, data_dir)
     letters = _letters(settings)
     shown = [x for x in letters if show_all or x.unresolved]
     if as_json:
@@ -57,6 +63,7 @@ def list_letters(
 @dlq.command("replay")
 @agency_argument
 @agency_option
+@data_dir_option
 @click.option(
     "--offset",
     "offsets",
@@ -73,6 +80,7 @@ def list_letters(
 def replay_letters(
     agency: str | None,
     agency_option: str | None,
+    data_dir: Path,
     offsets: tuple[str, ...],
     reason: str,
     dry_run: bool,
@@ -81,7 +89,7 @@ def replay_letters(
 ) -> None:
     """Apply the agency's open dead-lettered events again, from their original records, through
     the processor's own decode, policy and apply. Exits 1 if any failed again or is gone."""
-    settings = _settings(ProcessorSettings, agency, agency_option)
+    settings = _settings(ProcessorSettings, agency, agency_option, data_dir)
     try:
         places = [Coordinates.parse(o) for o in offsets]
         chosen = select(_letters(settings), places, reason)
@@ -95,11 +103,12 @@ def replay_letters(
     sys.exit(0 if all(r.outcome.ok for r in results) else 1)
 
 
-def _settings(model: type[S], agency: str | None, agency_option: str | None) -> S:
+def _settings(model: type[S], agency: str | None, agency_option: str | None, data_dir: Path) -> S:
     if agency and agency_option and agency != agency_option:
         raise click.UsageError(f"two agencies given: {agency} and {agency_option}")
     chosen = agency or agency_option
     given: dict[str, Any] = {"agency": chosen} if chosen else {}  # else GOVSYNC_AGENCY
+    given |= _described(model, chosen, data_dir)
     try:
         return model(**given)
     except ValidationError as exc:
@@ -109,6 +118,37 @@ def _settings(model: type[S], agency: str | None, agency_option: str | None) -> 
         if missing:
             raise click.UsageError(f"set {', '.join(missing)} (as for the processor)") from exc
         raise click.UsageError(str(exc)) from exc
+
+
+def _described(model: type[S], agency: str | None, data_dir: Path) -> dict[str, Any]:
+    """The addresses a described deployment gives (none without a description)."""
+    context = click.get_current_context(silent=True)
+    federation = context.find_root().params.get("federation") if context else None
+    if not federation and not (data_dir / "stack.json").exists() and not data_dir.is_file():
+        return {}
+    try:
+        description = stack_description(data_dir)
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
+    given: dict[str, Any] = {
+        "bootstrap": description.bootstrap,
+        "registry_url": description.registry_url,
+    }
+    if model is ProcessorSettings and agency:
+        try:
+            given["replica_dsn"] = description.database(agency, "replica").dsn
+        except ConfigError as exc:
+            raise click.UsageError(str(exc)) from None
+        if description.manifest:
+            given["manifest"] = description.manifest
+        if description.hash_keys_file:
+            given["hash_keys_file"] = description.hash_keys_file
+        writers = [
+            d for d in description.databases if (d.agency, d.role) == (agency, "audit-writer")
+        ]
+        if writers:  # a replayed record is a disclosure like any other
+            given["audit_dsn"] = writers[0].dsn
+    return given
 
 
 def _letters(settings: DeadLetterSettings | ProcessorSettings) -> list[Letter]:

@@ -55,6 +55,7 @@ class Databases(_Model):
     sources: str  # the connector's role on each source
     replicas: str  # the processor's role on each replica
     audit: str  # the processor's role on the audit store (the writer of its agency's chain)
+    audit_reader: str | None = None  # the data protection officer's: govsync audit commands
 
     @field_validator("sources")
     @classmethod

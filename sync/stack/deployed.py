@@ -50,12 +50,15 @@ def describe_federation(path: Path, environ: Mapping[str, str]) -> StackDescript
             continue
         for role, template in (
             ("replica", deployment.postgres.replicas),
-            ("audit", deployment.postgres.audit),
+            ("audit-writer", deployment.postgres.audit),
         ):
             dsn = template.format(agency=agency.code)
             databases.append(DatabaseEntry(agency.code, role, dsn, _dbname(dsn)))
         url = deployment.metrics.processor.format(agency=agency.code)
         processes.append(ProcessEntry(f"processor-{agency.code}", "processor", 0, url))
+    if deployment.postgres.audit_reader:  # what `govsync audit` reads
+        dsn = deployment.postgres.audit_reader
+        databases.append(DatabaseEntry("", "audit", dsn, _dbname(dsn)))
     return StackDescription(
         data_dir="",
         bootstrap=deployment.kafka.bootstrap,

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from cryptography.hazmat.primitives import serialization
 
 from sync.errors import StackError
 from sync.stack.kafka import KafkaCluster
@@ -127,45 +128,50 @@ def superuser_dsn(deployment: RenderedDeployment, server: str, dbname: str) -> s
 
 def rows(dsn: str, query: str) -> list[tuple[object, ...]]:
     with psycopg.connect(dsn) as conn:
-        return conn.execute(query).fetchall()  # type: ignore[arg-type]
+        return conn.execute(query).fetchall()
 
 
 @pytest.fixture(scope="module")
-def verified(deployment: RenderedDeployment) -> str:
-    """``govsync --federation FILE verify`` until it passes: the federation file with its host
-    names mapped, libpq's password file holding the connectors' and the processors' roles, and
-    the statistics office's hash keys (its replica is pseudonymised)."""
+def operator(deployment: RenderedDeployment) -> tuple[list[str], dict[str, str]]:
+    """How an operator runs ``govsync --federation FILE``: the federation file with its host
+    names mapped; libpq's password file with the connectors', the replica writers' and the
+    data protection officer's roles; the statistics office's hash keys (its replica is
+    pseudonymised)."""
     root = deployment.root / "operator"
     root.mkdir(exist_ok=True)
     federation = root / "federation.yaml"
     text = (ROOT / "federation.yaml").read_text(encoding="utf-8")
     federation.write_text(deployment.hosts.map(text), encoding="utf-8")
-    lines = []
+    sources, replicas = deployment.hosts.sources_port, deployment.hosts.replicas_port
+    lines = {f"127.0.0.1:{replicas}:audit:govsync_dpo:{deployment.secret('pg-dpo').read_text()}"}
     for service in deployment.services.values():
         for secret in service.secrets.values():
             if secret.startswith(("pg-connector-", "pg-replica-")):
-                port = (
-                    deployment.hosts.sources_port
-                    if secret.startswith("pg-connector-")
-                    else deployment.hosts.replicas_port
-                )
+                port = sources if secret.startswith("pg-connector-") else replicas
                 role = secret.replace("pg-", "govsync_", 1).replace("-", "_")
                 password = deployment.secret(secret).read_text().strip()
-                lines.append(f"127.0.0.1:{port}:*:{role}:{password}\n")
+                lines.add(f"127.0.0.1:{port}:*:{role}:{password}")
     passfile = root / "pgpass"
-    passfile.write_text("".join(sorted(set(lines))))
+    passfile.write_text("".join(f"{line.strip()}\n" for line in sorted(lines)))
     passfile.chmod(0o600)
     environment = {
         **os.environ,
         "PGPASSFILE": str(passfile),
         "GOVSYNC_HASH_KEYS_FILE": str(deployment.secret("hash-keys-gso")),
     }
-    argv = [sys.executable, "-m", "sync.cli", "--federation", str(federation), "verify"]
+    return [sys.executable, "-m", "sync.cli", "--federation", str(federation)], environment
+
+
+@pytest.fixture(scope="module")
+def verified(operator: tuple[list[str], dict[str, str]]) -> str:
+    """``govsync --federation FILE verify`` until it passes."""
+    command, environment = operator
     outcome: list[subprocess.CompletedProcess[str]] = []
 
     def passes() -> bool:
-        outcome[:] = [subprocess.run(argv, env=environment, capture_output=True, text=True)]
-        return outcome[0].returncode == 0
+        run = subprocess.run([*command, "verify"], env=environment, capture_output=True, text=True)
+        outcome[:] = [run]
+        return run.returncode == 0
 
     try:
         wait_for(passes, "govsync --federation verify to pass", timeout=300)
@@ -205,7 +211,8 @@ def test_hanoi_holds_only_its_own_province(deployment: RenderedDeployment, verif
     held = rows(replica, "SELECT province_code, count(*) FROM population.citizen GROUP BY 1")
     source = superuser_dsn(deployment, "sources", "population")
     (residents,) = rows(source, "SELECT count(*) FROM public.citizen WHERE province_code = '01'")
-    assert held == [("01", residents[0])] and residents[0] > 0
+    count = int(str(residents[0]))
+    assert held == [("01", count)] and count > 0
 
 
 def test_every_applied_record_is_in_the_disclosure_audit(
@@ -267,3 +274,31 @@ def test_the_registry_refuses_anonymous_and_foreign_writes(
     assert registry_request(deployment, "PUT", "/mode", "govsync-connector-population") == 403
     versions = registry_request(deployment, "GET", subject + "/versions", processor)
     assert versions == 200, "the subject is still there"
+
+
+def test_the_data_protection_officer_verifies_the_audit_through_the_federation_file(
+    deployment: RenderedDeployment, operator: tuple[list[str], dict[str, str]], verified: str
+) -> None:
+    """Every chain walks whole and ends signed by its processor's key (generate.sh wrote the
+    keys; the officer trusts their public halves)."""
+    command, environment = operator
+    trusted = deployment.root / "operator" / "trusted-keys.pem"
+    public = []
+    for agency in ("gdt", "vss", "gso", "hanoi", "hcmc"):
+        pem = deployment.secret(f"audit-signing-{agency}").read_bytes()
+        key = serialization.load_pem_private_key(pem, None)
+        public.append(
+            key.public_key().public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+        )
+    trusted.write_bytes(b"".join(public))
+    audited = subprocess.run(
+        [*command, "audit", "verify", "--trusted-keys", str(trusted)],
+        env=environment,
+        capture_output=True,
+        text=True,
+    )
+    assert audited.returncode == 0, audited.stdout + audited.stderr
+    for agency in ("gdt", "vss", "gso", "hanoi", "hcmc"):
+        assert agency in audited.stdout

@@ -22,7 +22,8 @@ def test_the_repository_federation_describes_its_deployment() -> None:
     assert source.dsn == "host=postgres-sources dbname=population user=govsync_connector_population"
     assert source.dbname == "population"
     assert described.database("gso", "replica").dbname == "replica_gso"
-    assert "user=govsync_replica_hanoi" in described.database("hanoi", "audit").dsn
+    assert "user=govsync_replica_hanoi" in described.database("hanoi", "audit-writer").dsn
+    assert described.database("", "audit").dsn.endswith("dbname=audit user=govsync_dpo")
     with pytest.raises(ConfigError):  # the land ministry publishes, subscribes to nothing
         described.database("mae", "replica")
     processes = {p.name: p for p in described.processes}

@@ -11,7 +11,7 @@
 # and the registry's store: database `registry`, owned by role govsync_registry; and the
 # disclosure audit's database `audit`, closed to PUBLIC (the audit-init job creates the store
 # in it and lets each replica writer in, to append to its own agency's chain only).
-# Passwords are read from /run/secrets/pg-replica-<agency> and /run/secrets/pg-registry (or
+# Passwords are read from /run/secrets/pg-replica-<agency>, pg-registry and pg-dpo (or
 # $SECRETS_DIR).
 #
 # `init-replicas.sh --agency CODE` adds one agency to a server that is already running (its
@@ -52,8 +52,12 @@ CREATE DATABASE registry OWNER govsync_registry;
 REVOKE ALL ON DATABASE registry FROM PUBLIC;
 SQL
 
-# closed to PUBLIC: `govsync audit init` (the audit-init job) lets its writers and readers in
-psql -X -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname postgres <<'SQL'
+# closed to PUBLIC: `govsync audit init` (the audit-init job) lets its writers and readers in;
+# govsync_dpo is the data protection officer's login, which audit-init makes its reader
+psql -X -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname postgres \
+    --set=dpo_secret="$secrets/pg-dpo" <<'SQL'
+\set dpo_password `cat :'dpo_secret'`
+CREATE ROLE govsync_dpo LOGIN PASSWORD :'dpo_password';
 CREATE DATABASE audit;
 REVOKE ALL ON DATABASE audit FROM PUBLIC;
 SQL

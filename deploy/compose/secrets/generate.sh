@@ -1,7 +1,7 @@
 #!/bin/bash
 # Creates every secret the compose deployment mounts, in this directory (or in $1):
 #
-#   passwords      postgres-{sources,replicas}-superuser, pg-owner-<source>,
+#   passwords      postgres-{sources,replicas}-superuser, pg-dpo, pg-owner-<source>,
 #                  pg-connector-<source>, pg-replica-<agency>, pg-registry, grafana-admin,
 #                  kafka-<principal> (SCRAM, one per Kafka principal)
 #   per processor  audit-signing-<agency> (its Ed25519 audit signing key, PEM) and, where its
@@ -43,6 +43,7 @@ password() {  # password FILE: 48 hex digits, safe in every config syntax that e
 password postgres-sources-superuser
 password postgres-replicas-superuser
 password pg-registry
+password pg-dpo
 password grafana-admin
 for source in $sources; do
     password "pg-owner-$source"
