@@ -104,7 +104,11 @@ def _print(description: StackDescription, data_dir: Path, security: KafkaSecurit
             f"security    SASL_SSL, SCRAM-SHA-512; CA {security.ca_file}; "
             f"the admin's password in {security.password_file(ADMIN)}"
         )
-    console.print(f"registry    {description.registry_url}")
+    admin = data_dir / "registry" / "passwords" / "admin"
+    console.print(
+        f"registry    {description.registry_url} (every client authenticates; "
+        f"user admin, password in {admin})"
+    )
     for db in description.databases:
         console.print(f"{db.role:<11} {db.agency}: {db.dsn}")
     console.print(f"stack.json  {data_dir / 'stack.json'}")

@@ -38,6 +38,7 @@ from sync.stack.kafka.acls import connector_user, federation_acls, processor_use
 from sync.stack.kafka.security import KafkaSecurity
 from sync.stack.ports import free_port
 from sync.stack.postgres import EmbeddedPostgres
+from sync.stack.registry_users import RegistryUsers, prepare_registry_users
 from sync.stack.s3 import EmbeddedS3
 from sync.stack.specs import KafkaEndpoints, connector_spec, processor_spec, registry_spec
 from sync.stack.supervisor import ProcessSpec, Supervisor
@@ -72,6 +73,7 @@ class EmbeddedFederation:
     postgres: EmbeddedPostgres = field(init=False)
     broker: Broker = field(init=False)
     registry_url: str = field(init=False, default="")
+    registry_users: RegistryUsers = field(init=False)
     description: StackDescription | None = field(init=False, default=None)
     # source agency -> the entities its database publishes (from the contracts)
     sources: dict[str, list[str]] = field(init=False, default_factory=sources)
@@ -175,6 +177,7 @@ class EmbeddedFederation:
                     self.kafka, agency, self.source_dsn(agency), self.logs, tables=entities
                 )
                 spec.env |= self.credentials(connector_user(agency))
+                spec.env |= self.registry_users.env(connector_user(agency))
                 self.supervisor.start(spec)
             for agency, subscribed in self.subscribers.items():
                 spec = processor_spec(
@@ -190,6 +193,7 @@ class EmbeddedFederation:
                 )
                 spec.env["GOVSYNC_AUDIT_SIGNING_KEY_FILE"] = str(audit.signing_keys[agency])
                 spec.env |= self.credentials(processor_user(agency))
+                spec.env |= self.registry_users.env(processor_user(agency))
                 if self.security is not None:  # the lag of its group, asked as the admin
                     spec.drained = self._drained(agency, subscribed)
                 self.supervisor.start(spec)
@@ -262,7 +266,15 @@ class EmbeddedFederation:
         self.broker.start(self.supervisor, self.logs)
 
     def _start_registry(self) -> None:
-        spec, self.registry_url = registry_spec(self.postgres.dsn(REGISTRY_DB), self.logs)
+        """With the pipeline (``govsync up``) every process authenticates to the registry as
+        in a deployment; a bare stack (the tests') serves anyone."""
+        users = None
+        if self.options.with_pipeline:
+            self.registry_users = prepare_registry_users(
+                self.options.data_dir / "registry", self.sources, self.subscribers
+            )
+            users = self.registry_users.users_file
+        spec, self.registry_url = registry_spec(self.postgres.dsn(REGISTRY_DB), self.logs, users)
         self.supervisor.start(spec)
 
     def _load_demo(self) -> None:

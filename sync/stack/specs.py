@@ -141,8 +141,11 @@ def _hosted(agency: str, manifest: Path | None) -> list[str]:
     return [a.code for a in loaded.agencies if loaded.subscriptions_of(a.code)]
 
 
-def registry_spec(store_dsn: str, logs: Path) -> tuple[ProcessSpec, str]:
-    """The registry's spec and its URL."""
+def registry_spec(
+    store_dsn: str, logs: Path, users_file: Path | None = None
+) -> tuple[ProcessSpec, str]:
+    """The registry's spec and its URL. With ``users_file`` every request but ``/metrics``
+    needs credentials."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = {
@@ -150,14 +153,20 @@ def registry_spec(store_dsn: str, logs: Path) -> tuple[ProcessSpec, str]:
         "GOVSYNC_HOST": "127.0.0.1",
         "GOVSYNC_PORT": str(port),
     }
+    argv = govsync_command("registry", "serve")
+    ready = f"{url}/subjects"
+    if users_file is not None:
+        argv += ["--users", str(users_file)]
+        env["GOVSYNC_REGISTRY_METRICS_OPEN"] = "true"  # govsync status scrapes it
+        ready = f"{url}/metrics"
     spec = ProcessSpec(
         name="registry",
         role="registry",
-        argv=govsync_command("registry", "serve"),
+        argv=argv,
         log_path=logs / "registry.log",
         env=env,
         metrics_url=f"{url}/metrics",
-        ready=lambda: http_ok(f"{url}/subjects"),
+        ready=lambda: http_ok(ready),
     )
     return spec, url
 

@@ -54,7 +54,7 @@ def test_the_readme_tour_runs_as_written(server_dir: Path) -> None:
                     outputs[command] = run(prelude + command, env)
                     return expectation(command, outputs[command])
 
-                wait_until(shown, 30, f"the tour's `{command}`")
+                wait_until(shown, 90, f"the tour's `{command}`")
         pids = [p.pid for p in described(data_dir).processes]
     except BaseException:
         abort(up)

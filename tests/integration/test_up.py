@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import signal
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import psutil
@@ -48,7 +51,7 @@ def described(data_dir: Path) -> StackDescription:
             p["role"] for p in json.loads(path.read_text())["processes"]
         }
 
-    wait_until(complete, 120, "stack.json naming the connector and the processor")
+    wait_until(complete, 300, "stack.json naming the connector and the processor")
     return StackDescription.read(data_dir)
 
 
@@ -79,6 +82,18 @@ def stop(up: subprocess.Popen[bytes], pids: list[int]) -> None:
     assert alive == [], "govsync up leaves no process behind"
 
 
+def registry_status(url: str, credentials: tuple[str, str] | None = None) -> int:
+    request = urllib.request.Request(url)
+    if credentials is not None:
+        token = base64.b64encode(":".join(credentials).encode()).decode()
+        request.add_header("Authorization", f"Basic {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as error:
+        return int(error.code)
+
+
 def test_up_runs_supervises_stops_and_resumes(server_dir: Path) -> None:
     data_dir = server_dir / "federation"
     up = start_up(data_dir)
@@ -87,6 +102,10 @@ def test_up_runs_supervises_stops_and_resumes(server_dir: Path) -> None:
         source = stack.database("population", "source").dsn
         replica = stack.database("vss", "replica").dsn
         assert stack.bootstrap and stack.registry_url.startswith("http://127.0.0.1:")
+        # every client authenticates to the registry, as where govsync is deployed
+        assert registry_status(stack.registry_url + "/subjects") == 401
+        admin = (data_dir / "registry" / "passwords" / "admin").read_text().strip()
+        assert registry_status(stack.registry_url + "/subjects", ("admin", admin)) == 200
         roles = {p.role for p in stack.processes}
         assert {"database", "broker", "registry", "connector", "processor"} <= roles
         connectors = {p.name for p in stack.processes if p.role == "connector"}
@@ -102,7 +121,7 @@ def test_up_runs_supervises_stops_and_resumes(server_dir: Path) -> None:
         }
         wait_until(
             lambda: count(replica, "SELECT count(*) FROM population.citizen") == 400,
-            60,
+            180,
             "the demo citizens in the replica",
         )
 
@@ -112,7 +131,7 @@ def test_up_runs_supervises_stops_and_resumes(server_dir: Path) -> None:
             conn.execute("UPDATE citizen SET ward_code = '00001' WHERE province_code = '01'")
         wait_until(
             lambda: StackDescription.read(data_dir).process("processor-vss").pid != processor.pid,
-            60,
+            120,
             "stack.json naming the restarted processor",
         )
         assert StackDescription.read(data_dir).process("processor-vss").restarts == 1
@@ -125,7 +144,7 @@ def test_up_runs_supervises_stops_and_resumes(server_dir: Path) -> None:
                 )
                 == 0
             ),
-            60,
+            180,
             "the replica to catch up after the processor restart",
         )
         pids = [p.pid for p in StackDescription.read(data_dir).processes]
@@ -146,7 +165,7 @@ def test_up_runs_supervises_stops_and_resumes(server_dir: Path) -> None:
                 count(replica, "SELECT count(*) FROM population.citizen")
                 == count(source, "SELECT count(*) FROM citizen")
             ),
-            60,
+            180,
             "the replica to follow changes after a restart",
         )
         assert count(source, "SELECT count(*) FROM govsync.snapshot_state") == 2  # both tables

@@ -34,7 +34,7 @@ EDGES = [
     ("1990-02-28", "0044-03-15 10:00:00+00 BC", True),
     ("1990-02-28", "294276-12-31 23:59:59+00", False),  # past an Avro long: dead-lettered
 ]
-ARRIVAL_SECONDS = 10.0
+ARRIVAL_SECONDS = 30.0  # a feed an edge value stopped never delivers the next citizen
 GOVSYNC = [sys.executable, "-m", "sync.cli"]
 
 
