@@ -13,12 +13,9 @@ DELETE, and ``govsync --federation FILE verify`` passes."""
 
 from __future__ import annotations
 
-import base64
 import os
 import subprocess
 import sys
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,6 +26,7 @@ from cryptography.hazmat.primitives import serialization
 from sync.errors import StackError
 from sync.stack.kafka import KafkaCluster
 from sync.stack.ports import free_port
+from tests.fixtures.registry import http
 from tests.fixtures.rendered import (
     COMPOSE_DIR,
     ROOT,
@@ -246,18 +244,11 @@ def test_every_applied_record_is_in_the_disclosure_audit(
 def registry_request(
     deployment: RenderedDeployment, method: str, path: str, user: str | None = None
 ) -> int:
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{deployment.hosts.registry_port}{path}", method=method
-    )
+    credentials = None
     if user is not None:
-        password = deployment.secret(f"registry-{user}").read_text().strip()
-        token = base64.b64encode(f"{user}:{password}".encode()).decode()
-        request.add_header("Authorization", f"Basic {token}")
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return int(response.status)
-    except urllib.error.HTTPError as error:
-        return int(error.code)
+        credentials = (user, deployment.secret(f"registry-{user}").read_text().strip())
+    url = f"http://127.0.0.1:{deployment.hosts.registry_port}"
+    return http(url, method, path, basic_auth=credentials)[0]
 
 
 def test_the_registry_refuses_anonymous_and_foreign_writes(

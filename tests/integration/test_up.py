@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import signal
 import subprocess
 import sys
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import psutil
@@ -19,6 +16,7 @@ import pytest
 from sync.stack.description import StackDescription
 from sync.stack.ports import wait_until
 from sync.stack.providers import broker_from_environment
+from tests.fixtures.registry import http
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -82,18 +80,6 @@ def stop(up: subprocess.Popen[bytes], pids: list[int]) -> None:
     assert alive == [], "govsync up leaves no process behind"
 
 
-def registry_status(url: str, credentials: tuple[str, str] | None = None) -> int:
-    request = urllib.request.Request(url)
-    if credentials is not None:
-        token = base64.b64encode(":".join(credentials).encode()).decode()
-        request.add_header("Authorization", f"Basic {token}")
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return int(response.status)
-    except urllib.error.HTTPError as error:
-        return int(error.code)
-
-
 def test_up_runs_supervises_stops_and_resumes(server_dir: Path) -> None:
     data_dir = server_dir / "federation"
     up = start_up(data_dir)
@@ -103,9 +89,9 @@ def test_up_runs_supervises_stops_and_resumes(server_dir: Path) -> None:
         replica = stack.database("vss", "replica").dsn
         assert stack.bootstrap and stack.registry_url.startswith("http://127.0.0.1:")
         # every client authenticates to the registry, as where govsync is deployed
-        assert registry_status(stack.registry_url + "/subjects") == 401
+        assert http(stack.registry_url, "GET", "/subjects")[0] == 401
         admin = (data_dir / "registry" / "passwords" / "admin").read_text().strip()
-        assert registry_status(stack.registry_url + "/subjects", ("admin", admin)) == 200
+        assert http(stack.registry_url, "GET", "/subjects", basic_auth=("admin", admin))[0] == 200
         roles = {p.role for p in stack.processes}
         assert {"database", "broker", "registry", "connector", "processor"} <= roles
         connectors = {p.name for p in stack.processes if p.role == "connector"}
