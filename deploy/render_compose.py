@@ -76,37 +76,35 @@ def client_env(federation: Any) -> str:
     )
 
 
+def _postgres(variable: str, names: list[str], secrets: list[str]) -> str:
+    """A PostgreSQL service's rendered part: the names its init script loops over, and the
+    secrets it reads."""
+    return (
+        _lines(6, [f"{variable}: {' '.join(names)}"])
+        + _lines(4, ["secrets:"])
+        + _lines(6, [f"- {secret}" for secret in secrets])
+    )
+
+
 def postgres_sources(federation: Any) -> str:
     sources = _sources(federation)
-    return (
-        _lines(6, [f"SOURCES: {' '.join(sources)}"])
-        + _lines(4, ["secrets:"])
-        + _lines(
-            6,
-            [
-                "- postgres-sources-superuser",
-                *(f"- pg-owner-{s}" for s in sources),
-                *(f"- pg-connector-{s}" for s in sources),
-            ],
-        )
-    )
+    secrets = [
+        "postgres-sources-superuser",
+        *(f"pg-owner-{s}" for s in sources),
+        *(f"pg-connector-{s}" for s in sources),
+    ]
+    return _postgres("SOURCES", sources, secrets)
 
 
 def postgres_replicas(federation: Any) -> str:
     agencies = _agencies(federation)
-    return (
-        _lines(6, [f"REPLICA_AGENCIES: {' '.join(agencies)}"])
-        + _lines(4, ["secrets:"])
-        + _lines(
-            6,
-            [
-                "- postgres-replicas-superuser",
-                *(f"- pg-replica-{a}" for a in agencies),
-                "- pg-registry",
-                "- pg-dpo",
-            ],
-        )
-    )
+    secrets = [
+        "postgres-replicas-superuser",
+        *(f"pg-replica-{a}" for a in agencies),
+        "pg-registry",
+        "pg-dpo",
+    ]
+    return _postgres("REPLICA_AGENCIES", agencies, secrets)
 
 
 def demo_secrets(federation: Any) -> str:

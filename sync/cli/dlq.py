@@ -20,7 +20,7 @@ from pydantic_settings import BaseSettings
 from rich.console import Console
 from rich.table import Table
 
-from sync.cli.options import data_dir_option, stack_description
+from sync.cli.options import data_dir_option, described, stack_description
 from sync.config import DeadLetterSettings, ProcessorSettings
 from sync.errors import ConfigError, GovsyncError
 from sync.kafka.deadletter import dead_letter_topic
@@ -122,9 +122,7 @@ def _settings(model: type[S], agency: str | None, agency_option: str | None, dat
 
 def _described(model: type[S], agency: str | None, data_dir: Path) -> dict[str, Any]:
     """The addresses a described deployment gives (none without a description)."""
-    context = click.get_current_context(silent=True)
-    federation = context.find_root().params.get("federation") if context else None
-    if not federation and not (data_dir / "stack.json").exists() and not data_dir.is_file():
+    if not described(data_dir):
         return {}
     try:
         description = stack_description(data_dir)

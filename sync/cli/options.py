@@ -19,11 +19,22 @@ data_dir_option = click.option(
 )
 
 
+def _federation() -> Path | None:
+    """The file ``govsync --federation FILE`` names, if any."""
+    context = click.get_current_context(silent=True)
+    federation = context.find_root().params.get("federation") if context else None
+    return Path(federation) if federation else None
+
+
 def stack_description(data_dir: Path) -> StackDescription:
     """The deployment named by ``govsync --federation FILE``; without it, the embedded stack
     whose ``stack.json`` is in ``data_dir``."""
-    context = click.get_current_context(silent=True)
-    federation = context.find_root().params.get("federation") if context else None
-    if federation:
-        return describe_federation(Path(federation), os.environ)
+    federation = _federation()
+    if federation is not None:
+        return describe_federation(federation, os.environ)
     return StackDescription.read(data_dir)
+
+
+def described(data_dir: Path) -> bool:
+    """Whether :func:`stack_description` has something to describe."""
+    return _federation() is not None or data_dir.is_file() or (data_dir / "stack.json").exists()

@@ -9,13 +9,13 @@ restarts; the users file the registry reads is written from them on every start.
 
 from __future__ import annotations
 
-import os
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from sync.stack.kafka.acls import connector_user, processor_user
+from sync.stack.kafka.security import write_private
 
 ADMIN = "admin"
 
@@ -51,14 +51,8 @@ def prepare_registry_users(
     for user, role in roles.items():
         path = users.password_file(user)
         if not path.exists():
-            _write_private(path, secrets.token_urlsafe(24))
+            write_private(path, secrets.token_urlsafe(24).encode())
         lines.append(f"{user}:{path.read_text(encoding='ascii').strip()}:{role}\n")
-    _write_private(users.users_file, "".join(lines))
+    users.users_file.unlink(missing_ok=True)
+    write_private(users.users_file, "".join(lines).encode())
     return users
-
-
-def _write_private(path: Path, text: str) -> None:
-    path.unlink(missing_ok=True)
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(descriptor, "w", encoding="ascii") as file:
-        file.write(text)

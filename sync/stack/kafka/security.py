@@ -100,7 +100,7 @@ class KafkaSecurity:
         if not (self.ca_file.exists() and ca_key_file.exists()):
             key = ec.generate_private_key(ec.SECP256R1())
             certificate = _certificate("govsync embedded Kafka CA", key, None, key, CA_DAYS)
-            _write_private(ca_key_file, _key_pem(key))
+            write_private(ca_key_file, _key_pem(key))
             self.ca_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
         ca_key = serialization.load_pem_private_key(ca_key_file.read_bytes(), None)
         assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
@@ -110,10 +110,10 @@ class KafkaSecurity:
             certificate = _certificate(node.name, key, ca, ca_key, NODE_DAYS)
             chain = certificate.public_bytes(serialization.Encoding.PEM) + self.ca_file.read_bytes()
             self.keystore(node).unlink(missing_ok=True)
-            _write_private(self.keystore(node), _key_pem(key) + chain)
+            write_private(self.keystore(node), _key_pem(key) + chain)
         for user in self.users:
             if not self.password_file(user).exists():
-                _write_private(self.password_file(user), secrets.token_urlsafe(32).encode())
+                write_private(self.password_file(user), secrets.token_urlsafe(32).encode())
 
     def format_arguments(self) -> list[str]:
         """The storage tool's arguments that bootstrap the admin's credential. The password is
@@ -276,7 +276,7 @@ def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
     )
 
 
-def _write_private(path: Path, data: bytes) -> None:
+def write_private(path: Path, data: bytes) -> None:
     """Create ``path`` readable by its owner only, before anything is written into it."""
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(descriptor, "wb") as file:
