@@ -13,11 +13,15 @@ across the contracts, whatever the field is called::
     {"name": "holder_personal_id", "type": "string", "classification": "personal",
      "govsync.subject": "personal_id", "doc": "..."}
 
-A field that identifies no person has no ``govsync.subject``.
+A field that identifies no person has no ``govsync.subject``. Lint requires the attribute on
+every field whose name says it identifies a person (:func:`subject_named`), and the disclosure
+audit records the values of the marked fields (:func:`subject_fields`) as the people a change
+is about.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 PLACEHOLDER = "TODO:"
@@ -29,6 +33,36 @@ SUBJECT_KINDS: dict[str, str] = {
     "tax_code": "a person's tax code (mã số thuế)",
     "insurance_number": "the social insurance number (mã số bảo hiểm xã hội)",
 }
+
+
+# kinds whose name alone says a person: an enterprise's tax code is a tax code too, so a
+# tax_code identifies a person only when the contract classifies it as personal data
+_ALWAYS_A_PERSON = frozenset({"personal_id", "insurance_number"})
+PERSONAL_CLASSIFICATIONS = frozenset({"personal", "sensitive_personal"})
+
+
+def subject_named(name: str, classification: Any) -> str | None:
+    """The kind of identifier a field's name says it holds when the field identifies a
+    person: ``personal_id`` and ``*_personal_id``, ``insurance_number`` and
+    ``*_insurance_number`` always; ``tax_code`` and ``*_tax_code`` when classified personal or
+    sensitive_personal. None for any other field."""
+    for kind in SUBJECT_KINDS:  # the field names of a kind: the kind itself or ``*_<kind>``
+        named = name == kind or name.endswith(f"_{kind}")
+        if named and (kind in _ALWAYS_A_PERSON or classification in PERSONAL_CLASSIFICATIONS):
+            return kind
+    return None
+
+
+def subject_fields(*schemas: Mapping[str, Any]) -> dict[str, str]:
+    """Field name -> kind, for the top-level fields of ``schemas`` (a contract's row and key)
+    that carry a valid ``govsync.subject``."""
+    marked: dict[str, str] = {}
+    for schema in schemas:
+        for item in schema.get("fields", ()):
+            kind = item.get(SUBJECT_ATTRIBUTE) if isinstance(item, Mapping) else None
+            if kind in SUBJECT_KINDS:
+                marked[str(item["name"])] = str(kind)
+    return marked
 
 
 def placeholder(what_to_fill: str) -> str:

@@ -15,9 +15,14 @@ what the replicas and the reviewers need:
 * no attribute still holds a placeholder of ``govsync schemas scaffold`` (text starting
   ``TODO:``): a person writes each doc, chooses each classification and settles each
   ``govsync.subject``;
-* ``govsync.subject``, where a field has it, is one of ``personal_id``, ``tax_code`` or
-  ``insurance_number``: the kind of identifier the field holds when it identifies a person
-  (:mod:`sync.contracts.attributes`). A field without it is not flagged.
+* every field that identifies a person carries ``govsync.subject``, the kind of identifier
+  it holds: ``personal_id``, ``tax_code`` or ``insurance_number``
+  (:mod:`sync.contracts.attributes`). A field's name says it identifies a person when it is
+  ``personal_id`` or ``*_personal_id``, ``insurance_number`` or ``*_insurance_number`` (always),
+  or ``tax_code`` or ``*_tax_code`` classified personal or sensitive_personal (an enterprise's
+  tax code is public registration data). Any other field that identifies a person is marked
+  by its reviewer; a marked field's kind may not contradict its name, it is classified
+  personal or sensitive_personal, and a key field is marked as the row's field is.
 
 :func:`lint` checks a whole directory and reports every failure, each naming its file and
 field, instead of stopping at the first one as loading a contract does.
@@ -32,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sync.contracts.attributes import SUBJECT_ATTRIBUTE, subject_named
 from sync.contracts.compatibility import InvalidSchema, Level, parse
 from sync.contracts.lint_schema import (
     SQL_RESERVED,
@@ -170,6 +176,9 @@ def _attributes(path: Path, row: dict[str, Any]) -> Iterator[Issue]:
 
 def _key_in_row(key_path: Path, row: dict[str, Any], key: dict[str, Any]) -> Iterator[Issue]:
     row_types = {f.get("name"): f.get("type") for f in row["fields"] if isinstance(f, dict)}
+    row_subjects = {
+        f.get("name"): f.get(SUBJECT_ATTRIBUTE) for f in row["fields"] if isinstance(f, dict)
+    }
     if not key["fields"]:
         yield Issue(key_path, "", "key", "has no fields: a key needs at least one")
     for key_field in key["fields"]:
@@ -180,7 +189,16 @@ def _key_in_row(key_path: Path, row: dict[str, Any], key: dict[str, Any]) -> Ite
             yield Issue(key_path, name, "key", "is nullable, but a key field must always be set")
         if name not in row_types:
             yield Issue(key_path, name, "key", "is not a field of the row schema")
-        elif row_types[name] != key_type:
+            continue
+        if _marked_otherwise(key_field, row_subjects.get(name)):
+            yield Issue(
+                key_path,
+                name,
+                "subject",
+                f"has {SUBJECT_ATTRIBUTE} {key_field.get(SUBJECT_ATTRIBUTE)!r} in the key but "
+                f"{row_subjects.get(name)!r} in the row; they must be the same",
+            )
+        if row_types[name] != key_type:
             yield Issue(
                 key_path,
                 name,
@@ -188,6 +206,15 @@ def _key_in_row(key_path: Path, row: dict[str, Any], key: dict[str, Any]) -> Ite
                 f"has type {show_type(key_type)} in the key but {show_type(row_types[name])} "
                 "in the row; they must be the same",
             )
+
+
+def _marked_otherwise(key_field: dict[str, Any], row_subject: Any) -> bool:
+    """Whether a key field's ``govsync.subject`` differs from its row field's. An unmarked
+    key field whose name requires the mark is left to the key schema's own rules."""
+    name, classification = key_field.get("name", ""), key_field.get("classification")
+    if SUBJECT_ATTRIBUTE not in key_field and subject_named(name, classification):
+        return False
+    return key_field.get(SUBJECT_ATTRIBUTE) != row_subject
 
 
 def _count(number: int, noun: str) -> str:

@@ -11,7 +11,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeGuard
 
-from sync.contracts.attributes import SUBJECT_ATTRIBUTE, SUBJECT_KINDS, is_placeholder
+from sync.contracts.attributes import (
+    PERSONAL_CLASSIFICATIONS,
+    SUBJECT_ATTRIBUTE,
+    SUBJECT_KINDS,
+    is_placeholder,
+    subject_named,
+)
 from sync.contracts.loader import CLASSIFICATIONS
 
 NAMESPACE_ROOT = "vn.gov"
@@ -149,8 +155,8 @@ class SchemaRules:
         unfilled = self._placeholders(item, field_path, _FIELD_FILL)
         if "classification" not in unfilled:
             self._classification(item.get("classification"), field_path)
-        if SUBJECT_ATTRIBUTE in item and SUBJECT_ATTRIBUTE not in unfilled:
-            self._subject(item[SUBJECT_ATTRIBUTE], field_path)
+        if SUBJECT_ATTRIBUTE not in unfilled:
+            self._subject(name, item, field_path)
         if "logicalType" in item:
             self._issue(
                 field_path,
@@ -198,12 +204,41 @@ class SchemaRules:
                 f"classification {classification!r} is not one of {choices}",
             )
 
-    def _subject(self, subject: Any, field_path: str) -> None:
+    def _subject(self, name: str, item: dict[str, Any], field_path: str) -> None:
+        """A field whose name says it identifies a person carries ``govsync.subject`` of
+        that kind, and a field marked so is personal data."""
+        classification = item.get("classification")
+        named = subject_named(name, classification)
+        if SUBJECT_ATTRIBUTE not in item:
+            if named:
+                self._issue(
+                    field_path,
+                    "subject",
+                    f"identifies a person (its name says {named}) but has no "
+                    f'{SUBJECT_ATTRIBUTE}: add "{SUBJECT_ATTRIBUTE}": "{named}", so the audit '
+                    "finds every disclosure about that person",
+                )
+            return
+        subject = item[SUBJECT_ATTRIBUTE]
         if subject not in SUBJECT_KINDS:
             self._issue(
                 field_path,
                 "attribute",
                 f"{SUBJECT_ATTRIBUTE} {subject!r} is not one of {', '.join(SUBJECT_KINDS)}",
+            )
+            return
+        if named and named != subject:
+            self._issue(
+                field_path,
+                "subject",
+                f"{SUBJECT_ATTRIBUTE} {subject!r} contradicts the field's name, which says {named}",
+            )
+        if classification in CLASSIFICATIONS and classification not in PERSONAL_CLASSIFICATIONS:
+            self._issue(
+                field_path,
+                "subject",
+                f"identifies a person ({SUBJECT_ATTRIBUTE} {subject!r}) but is classified "
+                f"{classification}; a person's identifier is personal or sensitive_personal",
             )
 
     def _type(self, avro_type: Any, field_path: str, namespace: str) -> None:

@@ -14,6 +14,7 @@ from click.testing import CliRunner
 
 from sync.cli.main import cli
 from sync.contracts import columns_of, load_contracts
+from sync.contracts.attributes import subject_fields
 from sync.contracts.lint import SQL_RESERVED, identifier_problem, lint
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "contracts"
@@ -49,6 +50,7 @@ BAD_CASES: dict[str, tuple[str, str, str]] = {
     "key_field_nullable": ("key", "birth-key.avsc", "registration_id"),
     "key_schema_missing": ("key", "birth.avsc", ""),
     "compatibility_invalid": ("attribute", "birth.avsc", ""),
+    "subject_missing": ("subject", "birth.avsc", "mother_personal_id"),
     "not_json": ("avro", "birth.avsc", ""),
 }
 
@@ -81,6 +83,8 @@ BAD_WORDS = {
     "key_field_nullable": "is nullable, but a key field must always be set",
     "key_schema_missing": "the contract has no key schema birth-key.avsc beside it",
     "compatibility_invalid": "govsync.compatibility 'SOMETIMES' is not one of",
+    "subject_missing": "identifies a person (its name says personal_id) but has no "
+    'govsync.subject: add "govsync.subject": "personal_id"',
     "not_json": "cannot be read as JSON",
 }
 
@@ -129,6 +133,40 @@ def test_each_bad_contract_breaks_its_rule(case: str) -> None:
     assert BAD_WORDS[case] in message
 
 
+# contract -> its fields that identify a person, with the kind each holds: the decisions the
+# catalogue's reviewers made (enterprise codes, parcel ids, certificate serials, household
+# codes and health insurance card numbers carry none of the three kinds)
+MARKED = {
+    "population.citizen": {"personal_id": "personal_id"},
+    "population.household": {"personal_id": "personal_id", "head_personal_id": "personal_id"},
+    "land.land_parcel": {},
+    "land.land_use_right": {
+        "holder_personal_id": "personal_id",
+        "co_holder_personal_id": "personal_id",
+    },
+    "business.enterprise": {},
+    "business.legal_representative": {"personal_id": "personal_id"},
+    "finance.taxpayer": {"tax_code": "tax_code", "personal_id": "personal_id"},
+    "finance.tax_obligation": {"tax_code": "tax_code"},
+    "insurance.insured_person": {
+        "insurance_number": "insurance_number",
+        "personal_id": "personal_id",
+    },
+    "insurance.contribution_period": {"insurance_number": "insurance_number"},
+}
+
+
+def test_the_repositorys_contracts_mark_every_person_identifier() -> None:
+    contracts = load_contracts(REPO_SCHEMAS)
+    assert set(contracts) == set(MARKED)
+    for topic, contract in contracts.items():
+        assert subject_fields(contract.row_schema) == MARKED[topic], topic
+        key_marked = subject_fields(contract.key_schema)
+        assert key_marked == {
+            k: MARKED[topic][k] for k in contract.key_fields if k in MARKED[topic]
+        }
+
+
 def test_every_failure_is_listed_not_only_the_first(tmp_path: Path) -> None:
     shutil.copytree(GOOD, tmp_path / "avro")
     birth = tmp_path / "avro" / "civil" / "birth.avsc"
@@ -164,6 +202,91 @@ def write_contract(root: Path, domain: str, row_fields: list[dict[str, Any]]) ->
     key = record("ThingKey", [key_field])
     (root / domain / "thing-key.avsc").write_text(json.dumps(key), encoding="utf-8")
     return path
+
+
+def field_of(name: str, classification: str = "personal", **more: Any) -> dict[str, Any]:
+    return {
+        "name": name,
+        "type": "string",
+        "doc": "An id.",
+        "classification": classification,
+        **more,
+    }
+
+
+@pytest.mark.parametrize(
+    ("name", "classification", "kind"),
+    [
+        ("personal_id", "personal", "personal_id"),
+        ("spouse_personal_id", "personal", "personal_id"),
+        ("insurance_number", "personal", "insurance_number"),
+        ("employee_insurance_number", "sensitive_personal", "insurance_number"),
+        ("tax_code", "personal", "tax_code"),
+        ("payer_tax_code", "sensitive_personal", "tax_code"),
+    ],
+)
+def test_a_person_identifier_without_its_subject_is_refused(
+    tmp_path: Path, name: str, classification: str, kind: str
+) -> None:
+    write_contract(tmp_path, "civil", [field_of(name, classification)])
+    (issue,) = lint(tmp_path).issues
+    assert (issue.path.name, issue.field, issue.rule) == ("thing.avsc", name, "subject")
+    assert str(issue).endswith(
+        f"civil/thing.avsc: field {name!r}: identifies a person (its name says {kind}) but has "
+        f'no govsync.subject: add "govsync.subject": "{kind}", so the audit finds every '
+        "disclosure about that person"
+    )
+
+
+@pytest.mark.parametrize(
+    "field",
+    [
+        field_of("enterprise_tax_code", "public"),  # an enterprise's tax code is public
+        field_of("tax_code", "internal"),
+        field_of("personal_identity", "personal"),  # not an identifier's name
+        field_of("personal_id", "personal", **{"govsync.subject": "personal_id"}),
+        field_of("cccd_number", "personal", **{"govsync.subject": "personal_id"}),
+        field_of("mst", "sensitive_personal", **{"govsync.subject": "tax_code"}),
+    ],
+)
+def test_marked_identifiers_and_other_fields_pass(tmp_path: Path, field: dict[str, Any]) -> None:
+    write_contract(tmp_path, "civil", [field])
+    assert lint(tmp_path).ok, [str(i) for i in lint(tmp_path).issues]
+
+
+def test_a_subject_must_agree_with_the_name_and_the_classification(tmp_path: Path) -> None:
+    fields = [
+        field_of("holder_personal_id", **{"govsync.subject": "tax_code"}),
+        field_of("owner_code", "public", **{"govsync.subject": "personal_id"}),
+    ]
+    write_contract(tmp_path, "civil", fields)
+    messages = sorted(str(i).split(": ", 1)[1] for i in lint(tmp_path).issues)
+    assert {i.rule for i in lint(tmp_path).issues} == {"subject"}
+    assert messages == [
+        "field 'holder_personal_id': govsync.subject 'tax_code' contradicts the field's name, "
+        "which says personal_id",
+        "field 'owner_code': identifies a person (govsync.subject 'personal_id') but is "
+        "classified public; a person's identifier is personal or sensitive_personal",
+    ]
+
+
+def test_a_key_field_is_marked_as_its_row_field(tmp_path: Path) -> None:
+    marked = field_of("card_number", **{"govsync.subject": "insurance_number"})
+    path = write_contract(tmp_path, "civil", [])
+    row, key = json.loads(path.read_text()), field_of("card_number")
+    row["fields"].append(marked)
+    path.write_text(json.dumps(row), encoding="utf-8")
+    key_path = path.with_name("thing-key.avsc")
+    key_schema = json.loads(key_path.read_text())
+    key_schema["fields"].append(key)
+    key_path.write_text(json.dumps(key_schema), encoding="utf-8")
+    (issue,) = lint(tmp_path).issues
+    assert (issue.path.name, issue.field, issue.rule) == (
+        "thing-key.avsc",
+        "card_number",
+        "subject",
+    )
+    assert "has govsync.subject None in the key but 'insurance_number' in the row" in str(issue)
 
 
 def test_nested_records_are_checked_with_a_dotted_path(tmp_path: Path) -> None:

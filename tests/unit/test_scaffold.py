@@ -154,7 +154,7 @@ def test_filled_in_it_lints_clean_and_loads(tmp_path: Path) -> None:
 def test_lint_checks_the_kind_of_a_filled_subject(tmp_path: Path) -> None:
     directory = tmp_path / "civil"
     write_scaffold(scaffold_contract(TABLE, "civil"), directory)
-    fill_placeholders(directory, {"personal_id": "citizen_number"})
+    fill_placeholders(directory, {"personal_id": "citizen_number", "tax_code": "tax_code"})
     (issue,) = lint(tmp_path).issues
     assert (issue.rule, issue.field) == ("attribute", "personal_id")
     assert "govsync.subject 'citizen_number' is not one of personal_id, tax_code" in str(issue)
