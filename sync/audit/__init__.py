@@ -24,6 +24,8 @@ from sync.audit.disclosure import (
     Grounds,
     audit_event_id,
     disclosures_of,
+    subject_kind,
+    subject_text,
     subjects_of,
 )
 from sync.audit.trail import AuditTrail
@@ -41,6 +43,8 @@ __all__ = [
     "canonical",
     "disclosures_of",
     "extend",
+    "subject_kind",
+    "subject_text",
     "subjects_of",
     "verify_entries",
 ]

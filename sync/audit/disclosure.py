@@ -1,9 +1,16 @@
 """What one applied record disclosed to one agency, derived from the change before and after
-the subscription's projection. Pure logic: nothing here talks to a server."""
+the subscription's projection. Pure logic: nothing here talks to a server.
+
+Who a change is about comes from its contract's marked fields (``govsync.subject``), whatever
+they are called. An entry stores each identifier as text: a personal id as it is, as entries
+always have, and any other kind prefixed with its kind, ``tax_code:8012345678`` or
+``insurance_number:0112345678``, so one person's identifiers of different kinds never collide
+and old entries, whose canonical form hashes the same text, stay findable and verifiable.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -11,6 +18,7 @@ from typing import Protocol
 from sync.types import ChangeEvent, Op, Row
 
 _OPS = frozenset(op.value for op in (Op.CREATE, Op.UPDATE, Op.DELETE, Op.READ))
+PERSONAL_ID = "personal_id"
 
 
 class Grounds(Protocol):
@@ -34,8 +42,9 @@ class Basis:
 
 @dataclass(frozen=True, slots=True)
 class Disclosure:
-    """One record applied to ``agency``'s replica: about whom (``subjects``, the personal ids
-    the source record names), which ``fields`` it received, why, and which source change it
+    """One record applied to ``agency``'s replica: about whom (``subjects``, the identifiers
+    of persons the source record holds, each as :func:`subject_text` writes it), which
+    ``fields`` it received, why, and which source change it
     was. ``event_id`` is unique per agency: recording it twice writes one entry."""
 
     agency: str
@@ -59,20 +68,31 @@ class Disclosure:
             raise ValueError("a disclosure needs its event id")
 
 
-def is_subject_field(name: str) -> bool:
-    """Fields that name a person: ``personal_id`` and any ``*_personal_id``."""
-    return name == "personal_id" or name.endswith("_personal_id")
+def subject_text(kind: str, value: object) -> str:
+    """How an entry stores an identifier of ``kind``: a personal id bare, any other kind
+    prefixed with it (``tax_code:8012345678``)."""
+    return str(value) if kind == PERSONAL_ID else f"{kind}:{value}"
 
 
-def subjects_of(event: ChangeEvent) -> tuple[str, ...]:
-    """The personal ids a source change is about, from its key and both images, sorted."""
+def subject_kind(text: str, kinds: Iterable[str]) -> tuple[str, str]:
+    """(kind, value) of an identifier stored as ``text``; ``kinds`` are those that may
+    prefix it. Text without a known prefix is a personal id."""
+    prefix, colon, value = text.partition(":")
+    if colon and prefix in kinds and prefix != PERSONAL_ID:
+        return prefix, value
+    return PERSONAL_ID, text
+
+
+def subjects_of(event: ChangeEvent, marked: Mapping[str, str]) -> tuple[str, ...]:
+    """The persons a source change is about: the values of its contract's ``marked`` fields
+    (field name -> kind of identifier) in its key and both images, sorted."""
     images: Iterable[Row | None] = (event.key, event.before, event.after)
     found = {
-        str(value)
+        subject_text(marked[name], value)
         for image in images
         if image is not None
         for name, value in image.items()
-        if is_subject_field(name) and value is not None and value != ""
+        if name in marked and value is not None and value != ""
     }
     return tuple(sorted(found))
 
@@ -83,11 +103,13 @@ def disclosures_of(
     grounds: Grounds,
     topic: str,
     agency: str,
+    marked: Mapping[str, str],
 ) -> tuple[Disclosure, ...]:
     """The disclosure ``agency`` received when ``projected`` (the subscriber's view of
     ``source``) was applied: none when the projection skipped the change. Subjects come from
-    the source change, fields from the projection; a delete discloses the key fields. A
-    truncate names no one and discloses no field."""
+    the source change's ``marked`` fields (field name -> kind, see
+    :func:`sync.contracts.attributes.subject_fields`), fields from the projection; a delete
+    discloses the key fields. A truncate names no one and discloses no field."""
     if projected is None or projected.op is Op.TRUNCATE:
         return ()
     if projected.op is Op.DELETE:
@@ -96,7 +118,7 @@ def disclosures_of(
         fields = tuple(projected.after or projected.key)
     disclosure = Disclosure(
         agency=agency,
-        subjects=subjects_of(source),
+        subjects=subjects_of(source, marked),
         topic=topic,
         op=projected.op.value,
         fields=fields,

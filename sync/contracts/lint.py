@@ -214,7 +214,7 @@ def _marked_otherwise(key_field: dict[str, Any], row_subject: Any) -> bool:
     name, classification = key_field.get("name", ""), key_field.get("classification")
     if SUBJECT_ATTRIBUTE not in key_field and subject_named(name, classification):
         return False
-    return key_field.get(SUBJECT_ATTRIBUTE) != row_subject
+    return bool(key_field.get(SUBJECT_ATTRIBUTE) != row_subject)
 
 
 def _count(number: int, noun: str) -> str:

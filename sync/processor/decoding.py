@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 from sync.audit import Disclosure, disclosures_of
 from sync.contracts import Contract, EventCodec
+from sync.contracts.attributes import subject_fields
 from sync.contracts.serde import SchemaLookup
 from sync.errors import Retryable
 from sync.kafka.deadletter import DeadLetter
@@ -64,6 +65,9 @@ class BatchDecoder:
     ) -> None:
         self.agency = agency
         self.codecs = {topic: EventCodec(contract) for topic, contract in contracts.items()}
+        self.subject_fields = {
+            topic: subject_fields(c.row_schema, c.key_schema) for topic, c in contracts.items()
+        }
         self.projections = dict(projections or {})
         self.audited = audited
 
@@ -106,7 +110,14 @@ class BatchDecoder:
         try:
             projected = projection.project_event(event)
             disclosed = (
-                disclosures_of(event, projected, projection.subscription, m.topic, self.agency)
+                disclosures_of(
+                    event,
+                    projected,
+                    projection.subscription,
+                    m.topic,
+                    self.agency,
+                    self.subject_fields[m.topic],
+                )
                 if self.audited
                 else ()
             )

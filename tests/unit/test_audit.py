@@ -22,12 +22,15 @@ from sync.audit import (
     canonical,
     disclosures_of,
     extend,
+    subject_kind,
+    subject_text,
     subjects_of,
     verify_entries,
 )
 from sync.audit.chain import GENESIS, ChainWalk
 from sync.audit.schema import COLUMNS, entry_of, row_of
 from sync.contracts import load_contracts
+from sync.contracts.attributes import subject_fields
 from sync.policy import FEDERATION_FILE, Projection, load_manifest
 from sync.types import ChangeEvent, Lsn, Op, Position, TableRef
 
@@ -119,7 +122,15 @@ def broken(entries: list[Entry], head: Head | None, **kw: Any) -> tuple[int, str
 # --- subjects and disclosures ----------------------------------------------------------------
 
 
-def test_subjects_come_from_every_personal_id_field_of_key_and_images() -> None:
+def marked(topic: str) -> dict[str, str]:
+    contract = CONTRACTS[topic]
+    return subject_fields(contract.row_schema, contract.key_schema)
+
+
+CITIZEN = marked("population.citizen")
+
+
+def test_subjects_come_from_every_marked_field_of_key_and_images() -> None:
     household = {
         "household_id": "H1",
         "personal_id": "001090000002",
@@ -127,19 +138,45 @@ def test_subjects_come_from_every_personal_id_field_of_key_and_images() -> None:
     }
     before = household | {"head_personal_id": "001090000009"}
     e = event(Op.UPDATE, household, before, key={"household_id": "H1", "personal_id": "X"})
-    assert subjects_of(e) == ("001090000001", "001090000002", "001090000009", "X")
+    subjects = subjects_of(e, marked("population.household"))
+    assert subjects == ("001090000001", "001090000002", "001090000009", "X")
 
 
-def test_null_and_absent_personal_ids_name_nobody() -> None:
+def test_null_and_absent_identifiers_name_nobody() -> None:
     right = {
         "certificate_serial": "CS1",
         "holder_personal_id": "0011",
         "co_holder_personal_id": None,
     }
     e = event(Op.CREATE, right | {"personal_id": ""}, key={"certificate_serial": "CS1"})
-    assert subjects_of(e) == ("0011",)
+    assert subjects_of(e, marked("land.land_use_right")) == ("0011",)
     enterprise = event(Op.CREATE, {"personal_id": None, "enterprise_code": "0100"}, key={"e": 1})
-    assert subjects_of(enterprise) == ()
+    assert subjects_of(enterprise, marked("finance.taxpayer")) == ()
+
+
+def test_subjects_are_the_marked_fields_whatever_their_name_and_carry_their_kind() -> None:
+    obligation = {"tax_code": "8012345678", "tax_type": "tncn", "tax_period": "2025"}
+    e = event(Op.CREATE, obligation, key={"tax_code": "8012345678"}, table="tax_obligation")
+    assert subjects_of(e, marked("finance.tax_obligation")) == ("tax_code:8012345678",)
+    month = {"insurance_number": "0112345678", "personal_id": "not marked here"}
+    e = event(Op.UPDATE, month, key={"insurance_number": "0112345678"}, table="contribution")
+    assert subjects_of(e, marked("insurance.contribution_period")) == (
+        "insurance_number:0112345678",
+    )
+    # a field a name-based guess would miss, and one it would wrongly take
+    e = event(Op.CREATE, {"cccd": "001090000001", "personal_id": "x"}, key={"cccd": "001090000001"})
+    assert subjects_of(e, {"cccd": "personal_id"}) == ("001090000001",)
+
+
+def test_stored_identifiers_read_back_with_their_kind() -> None:
+    kinds = ("personal_id", "tax_code", "insurance_number")
+    assert subject_text("personal_id", "001090000001") == "001090000001"
+    assert subject_text("tax_code", 8012345678) == "tax_code:8012345678"
+    for kind, value in [("tax_code", "0101234567-001"), ("insurance_number", "0112345678")]:
+        assert subject_kind(subject_text(kind, value), kinds) == (kind, value)
+    # entries written before kinds were stored hold bare personal ids
+    assert subject_kind("001090000001", kinds) == ("personal_id", "001090000001")
+    assert subject_kind("passport:B1234567", kinds) == ("personal_id", "passport:B1234567")
 
 
 def test_an_upsert_discloses_the_projected_fields_and_the_subscription_grounds() -> None:
@@ -149,7 +186,9 @@ def test_an_upsert_discloses_the_projected_fields_and_the_subscription_grounds()
     source = event(Op.UPDATE, citizen(), citizen(full_name="old"))
     projected = projection.project_event(source)
     assert projected is not None and projected.after is not None
-    (d,) = disclosures_of(source, projected, projection.subscription, "population.citizen", "vss")
+    (d,) = disclosures_of(
+        source, projected, projection.subscription, "population.citizen", "vss", CITIZEN
+    )
     assert d.fields == tuple(projected.after)
     assert set(d.fields) == set(projection.subscription.fields)
     assert "ethnicity" not in d.fields
@@ -169,7 +208,9 @@ def test_a_pseudonymised_subscriber_is_audited_under_the_real_personal_id() -> N
     projected = projection.project_event(source)
     assert projected is not None and projected.after is not None
     assert projected.after["personal_id"] != "001090000001"
-    (d,) = disclosures_of(source, projected, projection.subscription, "population.citizen", "gso")
+    (d,) = disclosures_of(
+        source, projected, projection.subscription, "population.citizen", "gso", CITIZEN
+    )
     assert d.subjects == ("001090000001",)
     assert "personal_id" in d.fields
 
@@ -177,7 +218,7 @@ def test_a_pseudonymised_subscriber_is_audited_under_the_real_personal_id() -> N
 def test_a_delete_discloses_the_removal_by_its_key_fields() -> None:
     source = event(Op.DELETE, None, citizen())
     projected = dataclasses.replace(source, before=None)
-    (d,) = disclosures_of(source, projected, Basis("p", "b"), "population.citizen", "vss")
+    (d,) = disclosures_of(source, projected, Basis("p", "b"), "population.citizen", "vss", CITIZEN)
     assert (d.op, d.fields, d.subjects) == ("d", ("personal_id",), ("001090000001",))
 
 
@@ -187,20 +228,23 @@ def test_a_row_moving_out_of_a_filter_is_disclosed_as_a_removal() -> None:
     )
     source = event(Op.UPDATE, citizen(province_code="79"), citizen())
     (d,) = disclosures_of(
-        source, projection.project_event(source), projection.subscription, "t", "hanoi"
+        source, projection.project_event(source), projection.subscription, "t", "hanoi", CITIZEN
     )
     assert (d.op, d.fields) == ("d", ("personal_id",))
 
 
 def test_a_skipped_change_discloses_nothing() -> None:
-    assert disclosures_of(event(Op.CREATE, citizen()), None, Basis("p", "b"), "t", "vss") == ()
+    assert (
+        disclosures_of(event(Op.CREATE, citizen()), None, Basis("p", "b"), "t", "vss", CITIZEN)
+        == ()
+    )
 
 
 def test_a_truncate_discloses_nothing() -> None:
     truncate = dataclasses.replace(
         event(Op.DELETE, None, citizen()), op=Op.TRUNCATE, key={}, before=None
     )
-    assert disclosures_of(truncate, truncate, Basis("p", "b"), "t", "vss") == ()
+    assert disclosures_of(truncate, truncate, Basis("p", "b"), "t", "vss", CITIZEN) == ()
 
 
 def test_snapshot_reads_sharing_a_position_get_distinct_stable_audit_ids() -> None:

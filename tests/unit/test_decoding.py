@@ -159,6 +159,7 @@ def test_a_projection_that_raises_makes_a_projection_error(error: Exception, tex
     [delivered] = batch.deliveries
     assert delivered.event.after is not None and delivered.event.after["date_of_birth"] == 1990
     assert list(batch.disclosures) == [(TOPIC, 0, 1)], "the failed one discloses nothing"
+    assert batch.disclosures[(TOPIC, 0, 1)].subjects == ("001090000001",), "the real id"
 
 
 def test_a_change_outside_the_filter_is_counted_and_delivered_only_for_its_offset() -> None:
