@@ -67,7 +67,7 @@ Topic = Annotated[StrictStr, AfterValidator(_check_topic)]
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
 
 class Agency(_Model):
@@ -101,9 +101,50 @@ class Source(_Model):
         return tuple(f"{self.name}.{table}" for table in self.tables)
 
 
+# The grounds Law 91/2025/QH15 on personal data protection allows processing on, as the
+# manifest names them. A data subject may withdraw consent or object to processing on the
+# last: subscriptions on those two act on the restrictions register (``govsync restrict``).
+LEGAL_BASES: dict[str, str] = {
+    "consent": "the data subject's consent",
+    "contract": "a contract the data subject is party to",
+    "legal_obligation": "an obligation a law places on the controller",
+    "vital_interest": "protecting the life or health of the data subject or another person",
+    "public_duty": "a state agency's duties as the law prescribes them",
+    "public_emergency": "national defence, security, public order, disaster or epidemic",
+    "legitimate_interest": "a legitimate interest the data subject may object to",
+}
+RESTRICTABLE_BASES = frozenset({"consent", "legitimate_interest"})
+
+
+class LegalBasis(_Model):
+    """Why processing is lawful: one of :data:`LEGAL_BASES` and the law, article or document it
+    rests on (``reference``)."""
+
+    basis: Literal[
+        "consent",
+        "contract",
+        "legal_obligation",
+        "vital_interest",
+        "public_duty",
+        "public_emergency",
+        "legitimate_interest",
+    ]
+    reference: Text
+
+    @property
+    def restrictable(self) -> bool:
+        """Whether a data subject's withdrawal of consent or objection stops the processing."""
+        return self.basis in RESTRICTABLE_BASES
+
+    def __str__(self) -> str:
+        return f"{self.basis}: {self.reference}"
+
+
 class Subscription(_Model):
     """What one agency receives of one topic: the allowed fields, the rows (a row filter), the
     transforms applied to allowed fields, and why (purpose and legal basis, both required).
+    ``legal_basis`` is the basis as text (``public_duty: Law on ...``), what the audit records;
+    ``grounds`` the structured :class:`LegalBasis` (written ``legal_basis:`` in the file).
 
     ``filter_only`` names each field the row filter reads without the agency receiving it in
     clear, with the reason; ``sensitive_fields`` names each sensitive personal field received
@@ -112,7 +153,7 @@ class Subscription(_Model):
     agency: Identifier
     topic: Topic
     purpose: Text
-    legal_basis: Text
+    grounds: LegalBasis = Field(alias="legal_basis")
     fields: tuple[Identifier, ...] = Field(min_length=1)
     row_filter: StrictStr | None = None
     transforms: Mapping[Identifier, Transform] = Field(default_factory=dict)
@@ -128,6 +169,21 @@ class Subscription(_Model):
             except FilterError as exc:
                 raise ValueError(str(exc)) from None
         return text
+
+    @field_validator("grounds", mode="before")
+    @classmethod
+    def _structured_basis(cls, value: object) -> object:
+        if isinstance(value, str):
+            raise ValueError(
+                "a legal basis is structured: {basis: <one of "
+                + ", ".join(LEGAL_BASES)
+                + ">, reference: <the law, article or document it rests on>}"
+            )
+        return value
+
+    @property
+    def legal_basis(self) -> str:
+        return str(self.grounds)
 
     @cached_property
     def filter(self) -> Expr | None:

@@ -53,10 +53,11 @@ PROVINCE_FIELDS = [
     "ward_code",
     "updated_at",
 ]
-LEGAL_BASIS = (
-    "Synthetic load-test subscription; Law on Identification No. 26/2023/QH15; Law on Personal "
-    "Data Protection No. 91/2025/QH15."
-)
+LEGAL_BASIS = {
+    "basis": "public_duty",
+    "reference": "Synthetic load-test subscription; Law on Identification No. 26/2023/QH15; "
+    "Law on Personal Data Protection No. 91/2025/QH15.",
+}
 
 
 def national_agencies(ministries: int = 22, provinces: int = 63) -> list[str]:
@@ -78,7 +79,7 @@ def national_manifest(ministries: int = 22, provinces: int = 63) -> dict[str, An
                 "agency": code,
                 "topic": TOPIC,
                 "purpose": f"Identity of the citizens the {MINISTRIES[code]} serves.",
-                "legal_basis": LEGAL_BASIS,
+                "legal_basis": dict(LEGAL_BASIS),
                 "fields": list(MINISTRY_FIELDS),
             }
         )
@@ -97,7 +98,7 @@ def national_manifest(ministries: int = 22, provinces: int = 63) -> dict[str, An
                 "agency": code,
                 "topic": TOPIC,
                 "purpose": f"Administration of the residents of province {province}.",
-                "legal_basis": LEGAL_BASIS,
+                "legal_basis": dict(LEGAL_BASIS),
                 "fields": list(PROVINCE_FIELDS),
                 "row_filter": f"province_code == '{province}'",
             }

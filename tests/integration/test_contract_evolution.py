@@ -38,14 +38,14 @@ subscriptions:
   - agency: vss
     topic: population.citizen
     purpose: Keep identity data on insurance records current.
-    legal_basis: Law on Social Insurance No. 41/2024/QH15.
+    legal_basis: {basis: public_duty, reference: Law on Social Insurance No. 41/2024/QH15.}
     fields: [personal_id, full_name, ethnicity, province_code, ward_code, updated_at%s]
     sensitive_fields:
       ethnicity: Law on Personal Data Protection No. 91/2025/QH15, for this test only.
   - agency: gdt
     topic: population.citizen
     purpose: Identify individual taxpayers.
-    legal_basis: Law on Tax Administration No. 38/2019/QH14.
+    legal_basis: {basis: public_duty, reference: Law on Tax Administration No. 38/2019/QH14.}
     fields: [personal_id, full_name, province_code, updated_at]
 """
 PHONE = {

@@ -30,7 +30,7 @@ from psycopg import sql
 from sync.contracts import Contract
 from sync.policy import Projection
 from sync.policy.models import Subscription
-from sync.replica import Applier, Delivery, ReplicaTable
+from sync.replica import Applier, DeletedKeys, Delivery, ReplicaTable
 from sync.stack.providers import StackProvider
 from sync.types import ChangeEvent, Lsn, Op, Position, TableRef
 
@@ -79,7 +79,7 @@ IN_HANOI = Projection(
         agency="hanoi",
         topic=TOPIC,
         purpose="Test: the rows of one province.",
-        legal_basis="Test.",
+        legal_basis={"basis": "public_duty", "reference": "Test."},
         fields=("id", "value", "note"),
         row_filter="province_code == '01'",
     ),
@@ -260,7 +260,7 @@ async def apply_all(
         await conn.execute(sql.SQL("DROP SCHEMA IF EXISTS conv CASCADE"))
         await conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(table.deleted))
         await conn.commit()
-        applier = Applier(conn, {TOPIC: table}, "convergence")
+        applier = Applier(conn, {TOPIC: table}, "convergence", deleted_keys=DeletedKeys(b"c" * 32))
         await applier.prepare()
         for batch in batches:
             await applier.apply(list(_projected(batch, projection)))

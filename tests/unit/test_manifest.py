@@ -18,7 +18,7 @@ from sync.policy import FEDERATION_FILE, Hash, ManifestError, Year, load_manifes
 REPO = Path(__file__).resolve().parents[2]
 CONTRACTS = load_contracts(REPO / "schemas" / "avro")
 
-LEGAL_BASIS = "Law on Residence No. 68/2020/QH14"
+LEGAL_BASIS = {"basis": "public_duty", "reference": "Law on Residence No. 68/2020/QH14"}
 
 
 def base() -> dict[str, Any]:
@@ -73,7 +73,7 @@ def test_the_demo_manifest_loads_against_the_repository_contracts() -> None:
     assert subscribers >= {"gdt", "vss", "gso", "hanoi", "hcmc"}
     for subscription in manifest.subscriptions:
         assert subscription.purpose.strip() and subscription.legal_basis.strip()
-        assert "QH1" in subscription.legal_basis  # cites a law by its number
+        assert "QH1" in subscription.grounds.reference  # cites a law by its number
     for topic in manifest.topics:
         assert topic in CONTRACTS
 
@@ -176,9 +176,19 @@ CASES: dict[str, tuple[Any, str, str]] = {
         "Field required",
     ),
     "blank legal basis": (
-        lambda d: _sub(d).update(legal_basis="   "),
-        "subscriptions[0].legal_basis",
+        lambda d: _sub(d).update(legal_basis={"basis": "public_duty", "reference": "   "}),
+        "subscriptions[0].legal_basis.reference",
         "at least 1 character",
+    ),
+    "legal basis as bare text": (
+        lambda d: _sub(d).update(legal_basis="Law on Residence No. 68/2020/QH14"),
+        "subscriptions[0].legal_basis",
+        "a legal basis is structured: {basis: <one of consent, contract",
+    ),
+    "legal basis the law does not name": (
+        lambda d: _sub(d).update(legal_basis={"basis": "convenience", "reference": "a memo"}),
+        "subscriptions[0].legal_basis.basis",
+        "'consent', 'contract', 'legal_obligation'",
     ),
     "missing legal basis": (
         lambda d: _sub(d).pop("legal_basis"),

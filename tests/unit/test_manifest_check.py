@@ -34,7 +34,7 @@ def broken_manifest(tmp_path: Path) -> Path:
 def test_the_demo_manifest_passes() -> None:
     result = check(str(FEDERATION_FILE))
     assert result.exit_code == 0, result.output
-    assert result.output.strip().endswith("8 agencies, 5 sources, 11 subscriptions: no problems")
+    assert result.output.strip().endswith("8 agencies, 5 sources, 12 subscriptions: no problems")
 
 
 def test_every_problem_is_printed_with_file_path_and_reason(tmp_path: Path) -> None:

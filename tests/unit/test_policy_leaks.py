@@ -41,7 +41,7 @@ def statistics() -> dict[str, Any]:
                 "agency": "gso",
                 "topic": "population.citizen",
                 "purpose": "Population statistics by age, sex and place of residence.",
-                "legal_basis": BASIS,
+                "legal_basis": {"basis": "public_duty", "reference": BASIS},
                 "fields": ["personal_id", "date_of_birth", "sex", "province_code"],
                 "transforms": {
                     "personal_id": {"kind": "hash", "key": "gso_pseudonym"},

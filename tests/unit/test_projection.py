@@ -64,7 +64,7 @@ def subscription(**fields: Any) -> Subscription:
         "agency": "test",
         "topic": "population.citizen",
         "purpose": "testing",
-        "legal_basis": "none: a test",
+        "legal_basis": {"basis": "public_duty", "reference": "a test"},
         "fields": ["personal_id", "full_name", "province_code"],
     }
     values.update(fields)
@@ -342,7 +342,7 @@ def policies(draw: st.DrawFn) -> tuple[Contract, Subscription, dict[str, Any], d
         agency="prop",
         topic=contract.topic,
         purpose="property test",
-        legal_basis="none: a test",
+        legal_basis={"basis": "public_duty", "reference": "a test"},
         fields=tuple(draw(st.permutations(allowed))),
         transforms=transforms,
     )
