@@ -14,7 +14,7 @@ from bench.data import replica_row
 from bench.timing import Figure, rate, timed
 from sync.config import ProcessorSettings
 from sync.contracts import Contract
-from sync.replica import Applier, Delivery, ReplicaTable
+from sync.replica import Applier, DeletedKeys, Delivery, ReplicaTable
 from sync.replica.layout import BOOKKEEPING, OFFSETS_DDL
 from sync.types import ChangeEvent
 
@@ -59,7 +59,9 @@ async def _merge(dsn: str, table: ReplicaTable, events: Sequence[ChangeEvent]) -
     topic = table.contract.topic
     deliveries = [Delivery(e, topic, 0, offset) for offset, e in enumerate(events)]
     async with await psycopg.AsyncConnection.connect(dsn) as conn:
-        applier = Applier(conn, {topic: table}, "bench-ceiling")
+        applier = Applier(
+            conn, {topic: table}, "bench-ceiling", deleted_keys=DeletedKeys(b"b" * 32)
+        )
         await applier.prepare()
         loop = asyncio.get_running_loop()
         started = loop.time()

@@ -45,6 +45,7 @@ from sync.processor.membership import LOCK_CHECK_INTERVAL, MemberLock, Membershi
 from sync.processor.schemas import SchemaCache
 from sync.processor.subscription import Subscription
 from sync.processor.transactions import TransactionHoldback
+from sync.replica import DeletedKeys
 
 log = logging.getLogger(__name__)
 
@@ -161,6 +162,7 @@ class SubscriptionService:
             )
             if messages or self.subscription.holding:
                 await self._process(consumer, messages)
+            await self.subscription.apply_restrictions()
             if time.monotonic() >= confirm_at:  # a lost lock is noticed even while idle
                 await self.subscription.confirm_active()
                 confirm_at = time.monotonic() + LOCK_CHECK_INTERVAL
@@ -302,10 +304,12 @@ def create_service(
     contracts: dict[str, Contract],
     shared: WorkerResources,
     topic_ids: dict[str, str],
+    deleted_keys: DeletedKeys,
     projections: dict[str, Projection] | None = None,
 ) -> SubscriptionService:
     """One agency's service: ``contracts`` keyed by topic; under a manifest, ``projections``
-    (by topic) say what the agency may receive of each."""
+    (by topic) say what the agency may receive of each; ``deleted_keys`` hashes the keys its
+    replica remembers deletes by."""
     metrics = shared.metrics
     subscription = Subscription(
         agency=settings.agency,
@@ -323,6 +327,7 @@ def create_service(
         transactions=TransactionHoldback(contracts),
         lock=MemberLock(settings.group_id),
     )
+    subscription.replica.deleted_keys = deleted_keys
 
     def consumer() -> SubscriptionConsumer:
         return SubscriptionConsumer(settings.client_config(), settings.group_id, contracts)

@@ -78,9 +78,10 @@ async def replay(
 ) -> list[Replayed]:
     """Replay ``letters``; ``timeout`` bounds each batch (the subscription retries an
     unreachable replica or registry for as long as it takes, a command must not)."""
-    from sync.processor.worker import subscriptions_of  # imports faust, only needed here
+    from sync.processor.worker import deleted_keys_of, subscriptions_of  # imports faust
 
     contracts, projections = subscriptions_of(settings)
+    deleted_keys = deleted_keys_of(settings)  # the worker's, or a replay would resurrect rows
     kafka = settings.client_config()
     results = [
         Replayed(x, Outcome.NOT_SUBSCRIBED, f"{settings.agency} does not subscribe to it now")
@@ -114,6 +115,7 @@ async def replay(
         projections=projections,
         audit_dsn=settings.audit_dsn,  # a replayed record is a disclosure like any other
     )
+    subscription.replica.deleted_keys = deleted_keys
     try:
         with ResolutionWriter(kafka, dlq, settings.agency) as writer:
             for start in range(0, len(found), BATCH):

@@ -22,11 +22,11 @@ from collections.abc import Mapping
 import psycopg
 from psycopg.pq import TransactionStatus
 
-from sync.errors import ReplicaSchemaError, SubscriptionStopped, is_retryable
+from sync.errors import ConfigError, ReplicaSchemaError, SubscriptionStopped, is_retryable
 from sync.metrics import ProcessorMetrics
 from sync.processor.letters import error_text
 from sync.processor.membership import MemberLock, MembershipLost
-from sync.replica import Applier, ReplicaTable, TableChanges
+from sync.replica import Applier, DeletedKeys, ReplicaTable, TableChanges
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +43,7 @@ class ReplicaSession:
         topic_ids: Mapping[str, str],
         metrics: ProcessorMetrics,
         lock: MemberLock | None = None,
+        deleted_keys: DeletedKeys | None = None,
     ) -> None:
         self.agency = agency
         self.dsn = dsn
@@ -51,6 +52,9 @@ class ReplicaSession:
         self.topic_ids = dict(topic_ids)
         self.metrics = metrics
         self.lock = lock
+        # the agency's secret for its remembered deletes; the worker sets it on a session its
+        # subscription made, and no replica is written without it
+        self.deleted_keys = deleted_keys
         self._applier: Applier | None = None
 
     async def applier(self) -> Applier:
@@ -90,12 +94,24 @@ class ReplicaSession:
             ) from exc
 
     async def _connect(self) -> Applier:
+        if self.deleted_keys is None:
+            raise ConfigError(
+                f"agency {self.agency}: no secret for its remembered deletes (see "
+                "sync.replica.deletes); the replica is not written without it"
+            )
         dsn = self.lock.conninfo(self.dsn) if self.lock is not None else self.dsn
         conn = await psycopg.AsyncConnection.connect(
             dsn, application_name=f"govsync-replica-{self.agency}"
         )
         guard = self.lock.assert_held if self.lock is not None else None
-        applier = Applier(conn, self.tables, self.group_id, self.topic_ids, guard=guard)
+        applier = Applier(
+            conn,
+            self.tables,
+            self.group_id,
+            self.topic_ids,
+            guard=guard,
+            deleted_keys=self.deleted_keys,
+        )
         try:
             if self.lock is not None:
                 await self.lock.wait(conn)

@@ -4,6 +4,8 @@ agencies, or every subscribing agency of the manifest, each in its own consumer 
 from __future__ import annotations
 
 import logging
+import secrets
+from pathlib import Path
 
 import faust
 from prometheus_client import CollectorRegistry
@@ -22,6 +24,7 @@ from sync.processor.app import (
     create_app,
     create_service,
 )
+from sync.replica import DeletedKeys, deletes_key_name
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +35,7 @@ def run_worker(settings: ProcessorSettings, loglevel: str = "INFO") -> None:
     hosted = [settings.for_agency(code) for code in agencies_of(settings)]
     subscribed = {agency.agency: subscriptions_of(agency) for agency in hosted}
     check_policy(settings)  # after the manifest proved valid, before any client starts
+    deleted_keys = {agency.agency: deleted_keys_of(agency) for agency in hosted}
     shared = WorkerResources.create(settings, len(hosted), registry)
     topics = {topic for contracts, _ in subscribed.values() for topic in contracts}
     dead_letters = {dead_letter_topic(a.topic_prefix, a.agency) for a in hosted}
@@ -40,7 +44,9 @@ def run_worker(settings: ProcessorSettings, loglevel: str = "INFO") -> None:
     services: list[SubscriptionService] = []
     for agency in hosted:
         contracts, projections = subscribed[agency.agency]
-        services.append(create_service(agency, contracts, shared, ids, projections))
+        services.append(
+            create_service(agency, contracts, shared, ids, deleted_keys[agency.agency], projections)
+        )
     app = create_app(settings, registry)
     add_lag_timer(app, services)
     host = SubscriptionHost(services)
@@ -78,6 +84,33 @@ def check_policy(settings: ProcessorSettings) -> None:
             "GOVSYNC_UNAUDITED: disclosures to %s are not audited (development only)",
             settings.agency,
         )
+
+
+def deleted_keys_of(settings: ProcessorSettings) -> DeletedKeys:
+    """The secret one hosted agency's remembered deletes are hashed under: its entry
+    ``remembered-deletes.<agency>`` in GOVSYNC_HASH_KEYS_FILE. A worker in a development mode
+    (unrestricted or unaudited) without it makes one in GOVSYNC_DATA_DIR and keeps it there;
+    any other refuses to start."""
+    path = settings.hash_keys_file
+    found = read_hash_keys(path)
+    name = deletes_key_name(settings.agency)
+    if name not in found and (settings.unrestricted or settings.unaudited):
+        found = {name: _development_key(settings.data_dir / f"{name}.key")}
+        log.warning(
+            "%s: remembered deletes are hashed under a key made in %s (development only)",
+            settings.agency,
+            settings.data_dir,
+        )
+    where = f"GOVSYNC_HASH_KEYS_FILE ({path})" if path else "GOVSYNC_HASH_KEYS_FILE (unset)"
+    return DeletedKeys.from_secrets(settings.agency, found, where)
+
+
+def _development_key(path: Path) -> bytes:
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.write_text(secrets.token_hex(32), encoding="utf-8")
+    return path.read_text(encoding="utf-8").strip().encode()
 
 
 def agencies_of(settings: ProcessorSettings) -> list[str]:

@@ -3,7 +3,16 @@ batched version-guarded apply, and the consumed positions committed in the same 
 transaction as the rows."""
 
 from sync.replica.apply import Applier, ApplyResult, Delivery
+from sync.replica.deletes import DeletedKeys, deletes_key_name
 from sync.replica.evolution import TableChanges
 from sync.replica.layout import ReplicaTable
 
-__all__ = ["Applier", "ApplyResult", "Delivery", "ReplicaTable", "TableChanges"]
+__all__ = [
+    "Applier",
+    "ApplyResult",
+    "DeletedKeys",
+    "Delivery",
+    "ReplicaTable",
+    "TableChanges",
+    "deletes_key_name",
+]

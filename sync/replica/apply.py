@@ -6,7 +6,8 @@ the consumed offsets are written in the same transaction. So a batch is applied 
 not at all, its offsets move only with it, and replaying any events changes nothing:
 
 - an upsert lands only where the row's position is older and no newer delete is remembered;
-- a delete removes an older row and is remembered (outside the live table);
+- a delete removes an older row and is remembered (outside the live table) by a keyed hash of
+  its key, never the key itself (see :mod:`sync.replica.deletes`);
 - a truncate at position P removes every row older than P and records P as the table's
   truncation watermark; any change older than P is a no-op from then on, upserts and deletes
   alike. A truncate arrives once per partition (see :mod:`connectors.postgres.delivery`): the
@@ -23,16 +24,20 @@ than them; the changes they supersede never leave the reduction.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import psycopg
 from psycopg import sql
 
+from sync.replica.deletes import DeletedKeys, migrate_raw_deletes
 from sync.replica.evolution import TableChanges, evolve_table, lock_layout
 from sync.replica.layout import BOOKKEEPING, OFFSETS_DDL, STATE_SCHEMA, ReplicaTable
 from sync.temporal import register_pg_adapters
 from sync.types import ChangeEvent, Op
+
+log = logging.getLogger(__name__)
 
 Connection = psycopg.AsyncConnection[tuple[object, ...]]
 Guard = Callable[[Connection], Awaitable[None]]
@@ -67,6 +72,8 @@ class Applier:
         group_id: str,
         topic_ids: Mapping[str, str] | None = None,
         guard: Guard | None = None,
+        *,
+        deleted_keys: DeletedKeys,
     ) -> None:
         self.conn = conn
         register_pg_adapters(conn)  # dates and times beyond Python's range, as carried
@@ -75,6 +82,7 @@ class Applier:
         # a topic's id changes when it is recreated; offsets of an older incarnation are void
         self.topic_ids = dict(topic_ids or {})
         self.guard = guard  # runs first in each writing transaction; raises to refuse it
+        self.deleted_keys = deleted_keys  # remembered deletes keep keyed hashes of keys
 
     async def _check_guard(self) -> None:
         if self.guard is not None:
@@ -82,14 +90,18 @@ class Applier:
 
     async def prepare(self) -> dict[str, TableChanges]:
         """Create the replica's tables if missing and bring existing ones to their contract
-        (see :mod:`sync.replica.evolution`), all in one transaction; returns what changed per
-        table (by topic). Raises ``ReplicaSchemaError`` when a table cannot follow its contract."""
+        (see :mod:`sync.replica.evolution`), and hash the raw keys of remembered deletes of
+        the old layout, all in one transaction; returns what changed per table (by topic).
+        Raises ``ReplicaSchemaError`` when a table cannot follow its contract."""
         changes = {}
         async with self.conn.transaction():
             await self._check_guard()
             await lock_layout(self.conn)
             await self.conn.execute(OFFSETS_DDL)
             for topic, table in self.tables.items():
+                hashed = await migrate_raw_deletes(self.conn, table, self.deleted_keys)
+                if hashed is not None:
+                    log.info("%s: hashed the keys of %d remembered deletes", table.slug, hashed)
                 await self.conn.execute(table.ddl())
                 changes[topic] = await evolve_table(self.conn, table)
         return changes
@@ -139,14 +151,25 @@ class Applier:
             await self.conn.execute(_TRUNCATE.format(target=target), _version(event))
         return True
 
+    def _key_hash(self, table: ReplicaTable, values: Mapping[str, object]) -> bytes:
+        return self.deleted_keys.digest(
+            _watermark_name(table), [values.get(n) for n in table.key_names]
+        )
+
     async def _upsert(self, table: ReplicaTable, events: list[ChangeEvent]) -> int:
         columns = [*table.value_names, *BOOKKEEPING]
         rows = (
-            [*(e.after.get(n) for n in table.value_names), *_version(e), e.commit_time]
+            [
+                *(e.after.get(n) for n in table.value_names),
+                *_version(e),
+                e.commit_time,
+                self._key_hash(table, e.after),
+            ]
             for e in events
             if e.after is not None
         )
-        staging = await self._stage(table.live, f"up_{table.slug}", columns, rows)
+        shape = sql.SQL("LIKE {} INCLUDING DEFAULTS, _key_hash bytea").format(table.live)
+        staging = await self._stage(shape, f"up_{table.slug}", [*columns, "_key_hash"], rows)
         statement = _UPSERT.format(
             live=table.live,
             deleted=table.deleted,
@@ -154,25 +177,22 @@ class Applier:
             not_truncated=_not_truncated(table),
             columns=_names(columns),
             keys=_names(table.key_names),
-            key_match=_key_match(table.key_names, "d", "s"),
             updates=sql.SQL(", ").join(
                 sql.SQL("{0} = excluded.{0}").format(sql.Identifier(c)) for c in columns
             ),
         )
         cursor = await self.conn.execute(statement)
-        await self.conn.execute(
-            _FORGET_DELETES.format(
-                deleted=table.deleted,
-                staging=staging,
-                key_match=_key_match(table.key_names, "d", "s"),
-            )
-        )
+        await self.conn.execute(_FORGET_DELETES.format(deleted=table.deleted, staging=staging))
         return cursor.rowcount
 
     async def _delete(self, table: ReplicaTable, events: list[ChangeEvent]) -> int:
-        columns = [*table.key_names, "_source_lsn", "_source_index"]
-        rows = ([*(e.key[n] for n in table.key_names), *_version(e)] for e in events)
-        staging = await self._stage(table.deleted, f"del_{table.slug}", columns, rows)
+        columns = [*table.key_names, "_key_hash", "_source_lsn", "_source_index"]
+        rows = (
+            [*(e.key[n] for n in table.key_names), self._key_hash(table, e.key), *_version(e)]
+            for e in events
+        )
+        shape = table.delete_staging_columns()
+        staging = await self._stage(shape, f"del_{table.slug}", columns, rows)
         cursor = await self.conn.execute(
             _DELETE.format(
                 live=table.live,
@@ -186,8 +206,6 @@ class Applier:
                 deleted=table.deleted,
                 staging=staging,
                 not_truncated=_not_truncated(table),
-                columns=_names(columns),
-                keys=_names(table.key_names),
                 key_match=_key_match(table.key_names, "l", "s"),
             )
         )
@@ -195,18 +213,18 @@ class Applier:
 
     async def _stage(
         self,
-        like: sql.Identifier,
+        shape: sql.Composable,
         name: str,
         columns: Sequence[str],
         rows: Iterable[Sequence[object]],
     ) -> sql.Identifier:
-        """COPY ``rows`` into a temporary table shaped like ``like``, emptied at commit."""
+        """COPY ``rows`` into a temporary table of ``shape`` (its column list), emptied at
+        commit."""
         staging = sql.Identifier(f"_govsync_{name}")
         await self.conn.execute(
             sql.SQL(
-                "CREATE TEMP TABLE IF NOT EXISTS {staging} "
-                "(LIKE {like} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
-            ).format(staging=staging, like=like)
+                "CREATE TEMP TABLE IF NOT EXISTS {staging} ({shape}) ON COMMIT DELETE ROWS"
+            ).format(staging=staging, shape=shape)
         )
         copy_sql = sql.SQL("COPY {} ({}) FROM STDIN").format(staging, _names(columns))
         async with self.conn.cursor().copy(copy_sql) as copy:
@@ -322,7 +340,7 @@ _UPSERT = sql.SQL(
     INSERT INTO {live} AS l ({columns})
     SELECT {columns} FROM {staging} s
     WHERE NOT EXISTS (
-        SELECT 1 FROM {deleted} d WHERE {key_match}
+        SELECT 1 FROM {deleted} d WHERE d._key_hash = s._key_hash
         AND (d._source_lsn, d._source_index) >= (s._source_lsn, s._source_index))
     AND {not_truncated}
     ON CONFLICT ({keys}) DO UPDATE SET {updates}
@@ -331,7 +349,7 @@ _UPSERT = sql.SQL(
 )
 _FORGET_DELETES = sql.SQL(
     """
-    DELETE FROM {deleted} d USING {staging} s WHERE {key_match}
+    DELETE FROM {deleted} d USING {staging} s WHERE d._key_hash = s._key_hash
     AND (d._source_lsn, d._source_index) < (s._source_lsn, s._source_index)
     """
 )
@@ -343,13 +361,13 @@ _DELETE = sql.SQL(
 )
 _REMEMBER_DELETES = sql.SQL(
     """
-    INSERT INTO {deleted} AS d ({columns})
-    SELECT {columns} FROM {staging} s
+    INSERT INTO {deleted} AS d (_key_hash, _source_lsn, _source_index)
+    SELECT _key_hash, _source_lsn, _source_index FROM {staging} s
     WHERE NOT EXISTS (
         SELECT 1 FROM {live} l WHERE {key_match}
         AND (l._source_lsn, l._source_index) > (s._source_lsn, s._source_index))
     AND {not_truncated}
-    ON CONFLICT ({keys}) DO UPDATE
+    ON CONFLICT (_key_hash) DO UPDATE
     SET _source_lsn = excluded._source_lsn, _source_index = excluded._source_index,
         deleted_at = now()
     WHERE (d._source_lsn, d._source_index) < (excluded._source_lsn, excluded._source_index)

@@ -3,8 +3,9 @@
 - ``<domain>.<entity>``: a plain table with exactly the live rows, the contract's columns plus
   ``_source_lsn`` / ``_source_index`` (the source position the row reflects) and
   ``_source_commit_time``; the agency's own applications query it like any table.
-- ``govsync_state.<domain>__<entity>__deleted``: remembered deletes (key and position), so a
-  late, older event cannot bring a deleted row back. Kept outside the live table.
+- ``govsync_state.<domain>__<entity>__deleted``: remembered deletes (a keyed hash of the key,
+  never the key, and the position; see :mod:`sync.replica.deletes`), so a late, older event
+  cannot bring a deleted row back. Kept outside the live table.
 - ``govsync_state.consumed_offsets``: the next offset to read per group, topic and partition,
   written in the same transaction as the rows it covers.
 - ``govsync_state.truncations``: per live table, the position of the newest truncate applied
@@ -62,9 +63,13 @@ class ReplicaTable:
         return sql.Identifier(self.contract.domain, self.contract.entity)
 
     @property
+    def deleted_name(self) -> str:
+        """The remembered deletes' table name, in :data:`STATE_SCHEMA`."""
+        return f"{self.contract.domain}__{self.contract.entity}__deleted"
+
+    @property
     def deleted(self) -> sql.Identifier:
-        name = f"{self.contract.domain}__{self.contract.entity}__deleted"
-        return sql.Identifier(STATE_SCHEMA, name)
+        return sql.Identifier(STATE_SCHEMA, self.deleted_name)
 
     @property
     def slug(self) -> str:
@@ -91,22 +96,31 @@ class ReplicaTable:
                 _source_commit_time timestamptz NOT NULL,
                 PRIMARY KEY ({keys})
             );
+            CREATE SCHEMA IF NOT EXISTS {state};
             CREATE TABLE IF NOT EXISTS {deleted} (
-                {key_columns},
+                _key_hash bytea PRIMARY KEY,
                 _source_lsn pg_lsn NOT NULL,
                 _source_index integer NOT NULL,
-                deleted_at timestamptz NOT NULL DEFAULT now(),
-                PRIMARY KEY ({keys})
+                deleted_at timestamptz NOT NULL DEFAULT now()
             );
             """
         ).format(
             schema=sql.Identifier(self.contract.domain),
             live=self.live,
             deleted=self.deleted,
+            state=sql.Identifier(STATE_SCHEMA),
             columns=sql.SQL(",\n").join(_column_ddl(c) for c in self.columns),
-            key_columns=sql.SQL(",\n").join(_column_ddl(c) for c in keys),
             keys=sql.SQL(", ").join(sql.Identifier(c.name) for c in keys),
         )
+
+    def delete_staging_columns(self) -> sql.Composed:
+        """The columns a batch's deletes are staged in: the key (to remove the live rows),
+        its keyed hash (to remember them) and the position."""
+        keys = [c for c in self.columns if c.in_key]
+        return sql.SQL(
+            "{key_columns}, _key_hash bytea NOT NULL, _source_lsn pg_lsn NOT NULL, "
+            "_source_index integer NOT NULL"
+        ).format(key_columns=sql.SQL(", ").join(_column_ddl(c) for c in keys))
 
 
 def _column_ddl(column: Column) -> sql.Composed:

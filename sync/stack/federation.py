@@ -29,6 +29,7 @@ from sync.errors import ConfigError
 from sync.kafka import ensure_topics, group_lag
 from sync.kafka.topics import KafkaClient
 from sync.policy import FEDERATION_FILE, load_manifest
+from sync.replica import deletes_key_name
 from sync.stack.audit_setup import prepare_audit
 from sync.stack.broker import Broker, EmbeddedBroker
 from sync.stack.demo import load_demo, sources
@@ -93,7 +94,10 @@ class EmbeddedFederation:
             for a in manifest.agencies
             if manifest.subscriptions_of(a.code)
         }
-        self._hash_key_names = frozenset().union(*(manifest.hash_keys(a) for a in self.subscribers))
+        self._hash_key_names = frozenset().union(
+            *(manifest.hash_keys(a) for a in self.subscribers),
+            (deletes_key_name(a) for a in self.subscribers),  # every replica remembers deletes
+        )
 
     def _new_broker(self) -> Broker:
         if self.options.broker == "kafka":
@@ -130,12 +134,16 @@ class EmbeddedFederation:
 
     @property
     def hash_keys_file(self) -> Path:
-        """The secrets of the manifest's keyed hashes: made once per data directory, readable
-        by its owner only, never printed."""
+        """The secrets of the manifest's keyed hashes and of each replica's remembered deletes:
+        each made once per data directory (a name the file lacks is added, the others kept),
+        readable by its owner only, never printed."""
         path = self.options.data_dir / "hash_keys.json"
         if not path.exists():
             path.touch(mode=0o600)
-            keys = {n: secrets.token_hex(32) for n in sorted(self._hash_key_names)}
+        keys = json.loads(path.read_text() or "{}")
+        missing = sorted(self._hash_key_names - set(keys))
+        if missing:
+            keys |= {n: secrets.token_hex(32) for n in missing}
             path.write_text(json.dumps(keys))
         return path
 

@@ -17,7 +17,7 @@ from sync.contracts import load_contracts
 from sync.metrics import ProcessorMetrics
 from sync.processor.membership import MemberLock, MembershipLost
 from sync.processor.replica_session import ReplicaSession
-from sync.replica import Delivery, ReplicaTable
+from sync.replica import DeletedKeys, Delivery, ReplicaTable
 from sync.stack.ports import wait_until
 from sync.stack.providers import StackProvider
 from sync.types import ChangeEvent, Lsn, Op, Position, TableRef
@@ -58,7 +58,9 @@ def citizen(personal_id: str, lsn: int) -> Delivery:
 def member(dsn: str) -> ReplicaSession:
     tables = {TOPIC: ReplicaTable.for_contract(load_contracts()[TOPIC])}
     metrics = ProcessorMetrics.create(CollectorRegistry())
-    return ReplicaSession("vss", dsn, tables, GROUP, {}, metrics, MemberLock(GROUP))
+    return ReplicaSession(
+        "vss", dsn, tables, GROUP, {}, metrics, MemberLock(GROUP), DeletedKeys(b"m" * 32)
+    )
 
 
 def lock_waiters(dsn: str) -> int:

@@ -16,6 +16,7 @@ import pytest
 from psycopg import sql
 
 from sync.policy import FEDERATION_FILE
+from sync.replica import deletes_key_name
 from sync.stack.providers import StackProvider
 from tests.fixtures.pipeline import Pipeline
 
@@ -85,7 +86,9 @@ def test_agencies_receive_only_what_their_subscriptions_allow(
 ) -> None:
     pipeline = pipeline_factory(citizens=400)
     keys = tmp_path / "hash_keys.json"
-    keys.write_text(json.dumps({"gso_pseudonym": "k" * 40}))
+    secrets = {"gso_pseudonym": "k" * 40}
+    secrets |= {deletes_key_name(a): a * 32 for a in ("gso", "hanoi", "hcmc")}
+    keys.write_text(json.dumps(secrets))
     replicas = {a: stack.create_database(f"{pipeline.name}_{a}") for a in ("gso", "hanoi", "hcmc")}
     audit = stack.create_database(f"{pipeline.name}_audit")
     pipeline.start_connector()

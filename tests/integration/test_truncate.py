@@ -20,7 +20,7 @@ from psycopg import sql
 from sync.contracts import load_contracts
 from sync.kafka import end_offsets, group_lag
 from sync.policy import FEDERATION_FILE
-from sync.replica import Applier, ApplyResult, Delivery, ReplicaTable
+from sync.replica import Applier, ApplyResult, DeletedKeys, Delivery, ReplicaTable
 from sync.stack.providers import StackProvider
 from sync.stack.status import scrape
 from sync.types import ChangeEvent, Lsn, Op, Position, TableRef
@@ -250,7 +250,8 @@ def test_after_a_truncate_a_lagging_partition_is_a_no_op_until_it_catches_up(
 
     async def apply_each() -> list[ApplyResult]:
         async with await psycopg.AsyncConnection.connect(dsn) as conn:
-            applier = Applier(conn, {TOPIC: ReplicaTable.for_contract(CITIZEN)}, "g")
+            tables = {TOPIC: ReplicaTable.for_contract(CITIZEN)}
+            applier = Applier(conn, tables, "g", deleted_keys=DeletedKeys(b"t" * 32))
             await applier.prepare()
             return [await applier.apply(batch) for batch in batches]
 

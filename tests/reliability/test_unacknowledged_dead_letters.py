@@ -23,6 +23,7 @@ from sync.metrics import ProcessorMetrics
 from sync.processor.app import SubscriptionService, WorkerResources, create_service
 from sync.processor.dlq import read_letters
 from sync.processor.schemas import SchemaCache
+from sync.replica import DeletedKeys
 from sync.stack.broker import EmbeddedBroker
 from sync.stack.ports import free_port, port_open
 from sync.stack.supervisor import ProcessSpec, Supervisor
@@ -152,7 +153,8 @@ def test_an_unacknowledged_dead_letter_holds_the_offset_until_the_broker_takes_i
         dead_letter_producer({"bootstrap.servers": broker.bootstrap, "message.timeout.ms": 2000}),
     )
     ids = topic_ids(settings.client_config(), [pipeline.topic])
-    service = create_service(settings, {pipeline.topic: pipeline.contract}, shared, ids)
+    keys = DeletedKeys(b"d" * 32)
+    service = create_service(settings, {pipeline.topic: pipeline.contract}, shared, ids, keys)
     worker = InProcessWorker(service)
     group = settings.group_id
     try:

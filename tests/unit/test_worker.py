@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,7 @@ from sync.config import ProcessorSettings
 from sync.errors import ConfigError
 from sync.policy import FEDERATION_FILE
 from sync.policy.national import national_agencies, national_manifest_yaml
-from sync.processor.worker import agencies_of, subscriptions_of
+from sync.processor.worker import agencies_of, deleted_keys_of, subscriptions_of
 
 
 def settings(
@@ -70,3 +71,22 @@ def test_the_national_manifest_has_85_subscribers(tmp_path: Path) -> None:
 def test_a_worker_refuses_what_cannot_work(agency: str, dsn: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         agencies_of(settings(agency, dsn))
+
+
+def test_remembered_deletes_are_hashed_under_the_agencys_own_key(tmp_path: Path) -> None:
+    keys = tmp_path / "hash_keys.json"
+    keys.write_text(json.dumps({"remembered-deletes.vss": "v" * 64, "gso_pseudonym": "g" * 64}))
+    audited = {"manifest": FEDERATION_FILE, "audit_dsn": "dbname=audit"}
+    vss = settings("vss", hash_keys_file=keys, **audited)
+    assert deleted_keys_of(vss).secret == b"v" * 64
+    with pytest.raises(ConfigError, match=r"'remembered-deletes\.gso' in GOVSYNC_HASH_KEYS_FILE"):
+        deleted_keys_of(settings("gso", hash_keys_file=keys, **audited))
+    with pytest.raises(ConfigError, match=r"GOVSYNC_HASH_KEYS_FILE \(unset\)"):
+        deleted_keys_of(settings("gso", **audited))
+
+
+def test_a_development_worker_makes_its_key_once_in_its_state_directory(tmp_path: Path) -> None:
+    worker = settings("vss", unrestricted=True, data_dir=tmp_path)
+    first = deleted_keys_of(worker)
+    assert (tmp_path / "remembered-deletes.vss.key").stat().st_mode & 0o777 == 0o600
+    assert deleted_keys_of(worker) == first, "the same key after a restart"
