@@ -39,6 +39,12 @@ class KafkaSettings(BaseSettings):
     registry_username: str = Field(
         default="", description="This process's user on the schema registry (HTTP Basic)"
     )
+    dead_letter_retention_months: int = Field(
+        default=12,
+        ge=12,
+        description="Months the dead-letter topics govsync creates keep their letters (of 31 "
+        "days); at least 12 (Decree 53/2022)",
+    )
     registry_password_file: Path | None = Field(
         default=None, description="File holding its registry password (never the password)"
     )

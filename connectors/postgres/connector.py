@@ -31,6 +31,7 @@ from sync.config import ConnectorSettings
 from sync.contracts import Contract, load_contracts
 from sync.errors import ConfigError, SourceNotReady, is_retryable
 from sync.kafka import ensure_topics
+from sync.kafka.deadletter import dead_letter_topic_config
 from sync.metrics import ConnectorMetrics
 from sync.types import ChangeEvent, TableRef
 
@@ -92,7 +93,8 @@ class Connector:
             reader.check_tables({t: c.key_fields for t, c in self.contracts.items()})
             with self._publisher() as publisher:
                 ensure_topics(s.client_config(), publisher.topics(), s.partitions)
-                ensure_topics(s.client_config(), [publisher.dead_letter_topic], 1)
+                retention = dead_letter_topic_config(s.dead_letter_retention_months)
+                ensure_topics(s.client_config(), [publisher.dead_letter_topic], 1, config=retention)
                 snapshots = Snapshots(s, self.contracts, self.metrics)
                 try:
                     reader.ensure_publication([(t.schema, t.name) for t in self.contracts])

@@ -9,6 +9,9 @@ the agency may see, and the original stays on its topic (or in its source) for a
 Topics: ``<prefix>govsync.dlq.<agency>`` for an agency's processor letters,
 ``<prefix>govsync.dlq.connector.<source>`` for a source's connector letters.
 
+Retention: dead letters are kept at least 12 months (Decree 53/2022 on logs), so
+:func:`dead_letter_topic_config` refuses less; every topic govsync creates for them gets it.
+
 Nothing acknowledged is lost: :meth:`DeadLetterPublisher.publish` waits for the delivery
 report of every letter, and raises :class:`DeadLetterNotAcknowledged` (retryable) when one is
 missing or failed, so the caller moves no position past an event whose letter is not stored.
@@ -26,7 +29,7 @@ from typing import Any
 
 from confluent_kafka import KafkaError, Message, Producer
 
-from sync.errors import Retryable
+from sync.errors import ConfigError, Retryable
 
 REASON_HEADER = "govsync.reason"
 ACK_TIMEOUT = 30.0  # seconds to wait for the broker's acknowledgement of a batch of letters
@@ -104,6 +107,21 @@ def dead_letter_topic(prefix: str, agency: str) -> str:
 def connector_dead_letter_topic(prefix: str, source: str) -> str:
     """A source's dead-letter topic (the connector's letters)."""
     return f"{prefix}govsync.dlq.connector.{source}"
+
+
+MIN_RETENTION_MONTHS = 12
+_DAY_MS = 24 * 3600 * 1000
+
+
+def dead_letter_topic_config(months: int = MIN_RETENTION_MONTHS) -> dict[str, str]:
+    """The configuration of a dead-letter topic keeping letters ``months`` months (of 31
+    days, so never less than the calendar months); a ConfigError below 12."""
+    if months < MIN_RETENTION_MONTHS:
+        raise ConfigError(
+            f"dead letters are kept at least {MIN_RETENTION_MONTHS} months (Decree 53/2022); "
+            f"{months} was asked (GOVSYNC_DEAD_LETTER_RETENTION_MONTHS)"
+        )
+    return {"cleanup.policy": "delete", "retention.ms": str(months * 31 * _DAY_MS)}
 
 
 def dead_letter_producer(kafka: Mapping[str, Any]) -> Producer:

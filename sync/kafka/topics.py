@@ -28,9 +28,14 @@ def client_config(kafka: KafkaClient) -> dict[str, str | int | float | bool]:
 
 
 def ensure_topics(
-    kafka: KafkaClient, topics: Iterable[str], partitions: int, replication: int | None = None
+    kafka: KafkaClient,
+    topics: Iterable[str],
+    partitions: int,
+    replication: int | None = None,
+    config: Mapping[str, str] | None = None,
 ) -> None:
-    """Create the topics that do not exist yet; existing ones are left as they are.
+    """Create the topics that do not exist yet, with ``config`` (topic settings such as
+    ``retention.ms``; none: the broker's defaults); existing ones are left as they are.
     ``replication`` None leaves the replication factor to the broker's
     ``default.replication.factor`` (3 on the embedded Kafka cluster and in ``deploy/``, where
     ``min.insync.replicas=2`` would refuse an ``acks=all`` write to a topic of one replica).
@@ -42,7 +47,12 @@ def ensure_topics(
         return
     factor = -1 if replication is None else replication  # -1: the broker's default
     futures = admin.create_topics(
-        [NewTopic(t, num_partitions=partitions, replication_factor=factor) for t in wanted],
+        [
+            NewTopic(
+                t, num_partitions=partitions, replication_factor=factor, config=dict(config or {})
+            )
+            for t in wanted
+        ],
         operation_timeout=15,
     )
     for topic, future in futures.items():

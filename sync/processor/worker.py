@@ -14,7 +14,7 @@ from sync.config import ProcessorSettings
 from sync.contracts import Contract, load_contracts
 from sync.errors import ConfigError
 from sync.kafka import ensure_topics, topic_ids
-from sync.kafka.deadletter import dead_letter_topic
+from sync.kafka.deadletter import dead_letter_topic, dead_letter_topic_config
 from sync.policy import Manifest, Projection, load_manifest, read_hash_keys
 from sync.processor.app import (
     SubscriptionHost,
@@ -39,7 +39,9 @@ def run_worker(settings: ProcessorSettings, loglevel: str = "INFO") -> None:
     shared = WorkerResources.create(settings, len(hosted), registry)
     topics = {topic for contracts, _ in subscribed.values() for topic in contracts}
     dead_letters = {dead_letter_topic(a.topic_prefix, a.agency) for a in hosted}
-    ensure_topics(kafka, sorted(topics | dead_letters), settings.partitions)
+    ensure_topics(kafka, sorted(topics), settings.partitions)
+    retention = dead_letter_topic_config(settings.dead_letter_retention_months)
+    ensure_topics(kafka, sorted(dead_letters), settings.partitions, config=retention)
     ids = topic_ids(kafka, sorted(topics))
     services: list[SubscriptionService] = []
     for agency in hosted:
