@@ -152,11 +152,35 @@ class ProcessorMetrics:
     member_role: Gauge
     member_activations: Counter
     transaction_events_held: Gauge
+    restricted_rows_removed: Counter
+    restrictions_in_force: Gauge
+    restriction_refresh_failures: Counter
 
     @classmethod
     def create(cls, registry: CollectorRegistry, prefix: str = "govsync") -> ProcessorMetrics:
         labels = ("agency", "topic")
         return cls(
+            restricted_rows_removed=Counter(
+                f"{prefix}_processor_restricted_rows_removed_total",
+                "Replica rows removed because the person they name objected or withdrew "
+                "consent (restrictions register)",
+                labels,
+                registry=registry,
+            ),
+            restrictions_in_force=Gauge(
+                f"{prefix}_processor_restrictions_in_force",
+                "People whose rows the agency's consent or legitimate-interest subscriptions "
+                "withhold, as last read from the restrictions register",
+                ("agency",),
+                registry=registry,
+            ),
+            restriction_refresh_failures=Counter(
+                f"{prefix}_processor_restriction_refresh_failures_total",
+                "Reads of the restrictions register, or removals from the replica, that failed "
+                "and are tried again",
+                ("agency",),
+                registry=registry,
+            ),
             member_role=Gauge(
                 f"{prefix}_processor_member_role",
                 "1 for this worker's role in the agency's group, else 0: active (holds the "

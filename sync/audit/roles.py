@@ -24,6 +24,8 @@ from typing import Any
 import psycopg
 from psycopg import conninfo, sql
 
+from sync.audit import restrictions
+from sync.audit.restrictions import RESTRICTION_LOG, RESTRICTIONS
 from sync.audit.schema import DDL, DDL_LOCK, ENTRIES, HEADS, SCHEMA, STARTS, WRITERS
 from sync.errors import AuditError
 
@@ -43,6 +45,14 @@ _POLICIES: tuple[tuple[sql.Identifier, str, str, sql.Composable, sql.Composable 
     (ENTRIES, "writer_reads_own_chain", "SELECT", _OWN, None),
     (ENTRIES, "writer_appends_to_own_chain", "INSERT", sql.SQL("true"), _OWN),
     (HEADS, "writer_moves_own_head", "ALL", _OWN, _OWN),
+    (RESTRICTIONS, "writer_reads_own_restrictions", "SELECT", restrictions.WRITER_SEES, None),
+)
+# the data protection officer keeps the restrictions register: reads and changes it, and
+# appends to its log
+_KEPT_BY_READER: tuple[tuple[sql.Identifier, str, str, sql.Composable | None], ...] = (
+    (RESTRICTIONS, "reader_keeps_restrictions", "ALL", sql.SQL("true")),
+    (RESTRICTION_LOG, "reader_reads_restriction_log", "SELECT", None),
+    (RESTRICTION_LOG, "reader_appends_restriction_log", "INSERT", sql.SQL("true")),
 )
 _READABLE = (ENTRIES, HEADS, STARTS)
 _FOREIGN_OWNED = """
@@ -88,6 +98,7 @@ def create_store(conn: Connection) -> None:
         _adopt(conn)
         conn.execute(sql.SQL("SET LOCAL ROLE {}").format(_id(OWNER)))
         conn.execute(DDL)
+        conn.execute(restrictions.DDL)
         _secure(conn)
 
 
@@ -163,12 +174,15 @@ def _adopt(conn: Connection) -> None:
 
 def _secure(conn: Connection) -> None:
     schema = sql.Identifier(SCHEMA)
-    for table in (ENTRIES, HEADS, STARTS, WRITERS):
+    for table in (ENTRIES, HEADS, STARTS, WRITERS, RESTRICTIONS, RESTRICTION_LOG):
         conn.execute(sql.SQL("ALTER TABLE {} ENABLE ROW LEVEL SECURITY").format(table))
     for table, name, command, using, check in _POLICIES:
         _policy(conn, table, name, command, _id(WRITER), using, check)
     for table in _READABLE:
         _policy(conn, table, "reader_reads_all", "SELECT", _id(READER), sql.SQL("true"), None)
+    for table, name, command, check in _KEPT_BY_READER:
+        _policy(conn, table, name, command, _id(READER), sql.SQL("true"), check)
+    conn.execute(restrictions.grants(_id(WRITER), _id(READER)))
     conn.execute(
         _GRANTS.format(
             schema=schema,

@@ -16,6 +16,7 @@ from sync.cli import (
     manifest,
     processor,
     registry,
+    restrict,
     schemas,
     schemas_scaffold,
     snapshot,
@@ -61,3 +62,4 @@ audit.audit.add_command(audit_keys.keygen)
 audit.audit.add_command(audit_keys.prune)
 audit.audit.add_command(audit_report.report)
 cli.add_command(dlq.dlq)
+cli.add_command(restrict.restrict)

@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from sync.contracts.attributes import SUBJECT_ATTRIBUTE
 from sync.contracts.loader import Contract
 from sync.policy.filters import FilterError, check_filter
 from sync.policy.minimisation import minimisation_problems
@@ -49,6 +50,37 @@ def subscription_problems(subscription: Subscription, contract: Contract) -> Ite
             check_filter(subscription.filter, contract)
         except FilterError as exc:
             yield "row_filter", str(exc)
+    if subscription.grounds.restrictable:
+        yield from _restriction_problems(subscription, contract)
+
+
+def person_fields(contract: Contract) -> tuple[str, ...]:
+    """The fields of ``contract``'s rows that hold a personal id (``govsync.subject:
+    personal_id``), in the contract's order."""
+    return tuple(
+        f["name"]
+        for f in contract.row_schema["fields"]
+        if f.get(SUBJECT_ATTRIBUTE) == "personal_id"
+    )
+
+
+def _restriction_problems(subscription: Subscription, contract: Contract) -> Iterator[Problem]:
+    """A person may object to processing on consent or legitimate interest, so the replica
+    must let their rows be found: by a personal-id field it receives (hashed is enough)."""
+    people = person_fields(contract)
+    basis = subscription.grounds.basis
+    if not people:
+        yield (
+            "legal_basis.basis",
+            f"{basis!r} lets a data subject object or withdraw, but {contract.topic}'s rows name "
+            "no personal id (govsync.subject: personal_id) to honour that by",
+        )
+    elif not set(people) & set(subscription.fields):
+        yield (
+            "fields",
+            f"{basis!r} lets a data subject object or withdraw: receive {' or '.join(people)} "
+            "(hashed is enough) so the person's rows can be found and removed",
+        )
 
 
 def _agency_problems(manifest: Manifest) -> Iterator[Problem]:

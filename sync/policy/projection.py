@@ -19,6 +19,12 @@ tell, and sends the delete: the subscriber learns a key it may not hold, but nev
 that left its filter. Deletes carry the *projected* key: a hashed key field is hashed with the
 same key, so the delete finds the row the upsert wrote.
 
+A subscription on consent or legitimate interest also yields to the data subjects'
+restrictions: :meth:`Projection.withhold` gives it the personal ids of people who objected or
+withdrew consent, and a row naming one of them in a personal-id field (``govsync.subject:
+personal_id``) is treated as outside the filter, so it leaves the replica the way a citizen
+who moved leaves a province's.
+
 A snapshot row (read) that fails the filter is skipped, not deleted: otherwise every
 subscriber would be sent the key of every row outside its filter. A row that left the filter
 while a source was not captured (a slot lost and re-snapshotted) is found by ``verify``.
@@ -37,7 +43,7 @@ from psycopg import sql
 
 from sync.contracts.loader import Contract
 from sync.errors import ContractError
-from sync.policy.checks import subscription_problems
+from sync.policy.checks import person_fields, subscription_problems
 from sync.policy.filters import check_filter, fields_of, matches, to_sql
 from sync.policy.models import ManifestError, Subscription
 from sync.policy.transforms import ValueFunction
@@ -122,6 +128,10 @@ class Projection:
             (name, functions.get(name)) for name in contract.field_names if name in allowed
         )
         self._key: _Fields = tuple((name, functions.get(name)) for name in self.key_fields)
+        self._functions = functions
+        # the personal-id fields a restriction is matched on (none if it cannot apply)
+        self.person_fields = person_fields(contract) if subscription.grounds.restrictable else ()
+        self._withheld: frozenset[str] = frozenset()
 
     @property
     def schema(self) -> dict[str, Any]:
@@ -136,7 +146,32 @@ class Projection:
         return None if self.filter is None else to_sql(self.filter)
 
     def passes(self, row: Row) -> bool:
-        return matches(self.filter, row)
+        return matches(self.filter, row) and not self.withheld(row)
+
+    def withhold(self, people: frozenset[str]) -> None:
+        """The personal ids whose rows this subscription no longer carries (the restrictions
+        register's, for this agency). Ignored, except for being empty, by a subscription that
+        is not on consent or legitimate interest."""
+        self._withheld = people if self.person_fields else frozenset()
+
+    @property
+    def withholding(self) -> frozenset[str]:
+        return self._withheld
+
+    def withheld(self, row: Row) -> bool:
+        """Whether ``row`` names a person this subscription withholds."""
+        return bool(self._withheld) and any(
+            row.get(name) in self._withheld for name in self.person_fields
+        )
+
+    def person_columns(self, personal_id: str) -> dict[str, Any]:
+        """The replica columns that would name ``personal_id``, with the value they would
+        hold (hashed where the subscription hashes the field), to find the person's rows."""
+        return {
+            name: (self._functions[name](personal_id) if name in self._functions else personal_id)
+            for name in self.person_fields
+            if name in self.subscription.fields
+        }
 
     def row(self, row: Row) -> dict[str, Any] | None:
         """The projected row, or None when the filter excludes it."""
@@ -200,9 +235,10 @@ class Projection:
     def _old_image_passes(self, before: Row | None) -> bool | None:
         """Whether the old image passes the filter; None when it is missing or lacks a field
         the filter reads, so the replica may hold the row."""
-        if self.filter is None:
+        if self.filter is None and not self._withheld:
             return True
-        if before is None or not self._filter_fields <= before.keys():
+        needed = self._filter_fields.union(self.person_fields if self._withheld else ())
+        if before is None or not needed <= before.keys():
             return None
         return self.passes(before)
 

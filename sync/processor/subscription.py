@@ -33,6 +33,7 @@ from sync.processor.decoding import BatchDecoder, Coordinates, DecodedBatch, Raw
 from sync.processor.letters import dead_letter
 from sync.processor.membership import MemberLock
 from sync.processor.replica_session import ReplicaSession
+from sync.processor.restrictions import RestrictionGuard
 from sync.processor.schemas import SchemaCache
 from sync.processor.transactions import TransactionHoldback
 from sync.replica import ApplyResult, Delivery, ReplicaTable
@@ -80,6 +81,13 @@ class Subscription:
         # basis, appended to the agency's audit chain
         self.audit_dsn = audit_dsn if projections else None
         self.decoder = BatchDecoder(agency, contracts, projections, self.audit_dsn is not None)
+        # the data subjects' restrictions, kept in the audit store, for subscriptions on
+        # consent or legitimate interest
+        self.restrictions = (
+            RestrictionGuard(agency, self.audit_dsn, replica_dsn, projections, tables, metrics)
+            if self.audit_dsn is not None
+            else None
+        )
         self.schemas = schemas
         self.dead_letters = dead_letters
         self.metrics = metrics
@@ -170,6 +178,12 @@ class Subscription:
             await self._retrying(lambda: self._record(disclosures))
         await self._retrying(lambda: self._record_offsets(offsets))
         return offsets
+
+    async def apply_restrictions(self) -> None:
+        """Bring the withheld people up to date with the restrictions register, when due (the
+        active member calls it between batches, busy or idle)."""
+        if self.restrictions is not None:
+            await self.restrictions.refresh()
 
     def _count(self, messages: Sequence[RawMessage]) -> None:
         for topic in {m.topic for m in messages}:

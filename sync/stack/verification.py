@@ -3,6 +3,8 @@
 Under a federation manifest a replica holds a projection of its source (allowed fields,
 transformed, filtered rows), so the source's rows are projected the same way, in Python, and
 staged in a scratch table beside the replica; the chunked verifier then compares the two.
+The people in the restrictions register are withheld from the projections of subscriptions on
+consent or legitimate interest, as the processors withhold them.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import psycopg
 from psycopg import sql
 from psycopg.types.string import TextLoader
 
+from sync.audit.restrictions import WITHHELD_QUERY, register_exists
 from sync.contracts import Contract, load_contracts
 from sync.errors import ConfigError
 from sync.policy import Projection, load_manifest, read_hash_keys
@@ -104,11 +107,27 @@ def _replicated(
     else:
         manifest = load_manifest(Path(description.manifest), contracts)
         keys = read_hash_keys(description.hash_keys_file)
-        chosen = (
-            (contracts[s.topic], Projection(contracts[s.topic], s, keys))
-            for s in manifest.subscriptions_of(agency)
-        )
+        projections = [
+            Projection(contracts[s.topic], s, keys) for s in manifest.subscriptions_of(agency)
+        ]
+        if any(p.person_fields for p in projections):
+            people = _withheld(description, agency)
+            for projection in projections:
+                projection.withhold(people)
+        chosen = ((p.source, p) for p in projections)
     return [(c, p) for c, p in chosen if (c.domain, c.entity) in present]
+
+
+def _withheld(description: StackDescription, agency: str) -> frozenset[str]:
+    """The people restricted for ``agency`` in the stack's restrictions register (none when
+    the stack has no audit store or it has no register)."""
+    stores = [d for d in description.databases if d.role == "audit"]
+    if not stores:
+        return frozenset()
+    with psycopg.connect(stores[0].dsn, autocommit=True) as conn:
+        if not register_exists(conn):
+            return frozenset()
+        return frozenset(str(r[0]) for r in conn.execute(WITHHELD_QUERY, (agency,)))
 
 
 def _verify_projection(
