@@ -34,9 +34,14 @@ import render_kubernetes as k8s_render
 
 from sync.config import processor_group_id
 from sync.contracts import Contract, load_contracts
-from sync.kafka.deadletter import connector_dead_letter_topic, dead_letter_topic
+from sync.kafka.deadletter import (
+    connector_dead_letter_topic,
+    dead_letter_topic,
+    dead_letter_topic_config,
+)
 from sync.policy import Manifest, load_manifest
 from sync.policy.deployment import Deployment, KafkaLayout
+from sync.replica import deletes_key_name
 from sync.stack.kafka.acls import CHECKPOINT_TOPIC, federation_acls
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -48,7 +53,6 @@ HEADER = (
     "# `python deploy/render.py`. Do not edit by hand.\n"
 )
 
-DLQ_RETENTION_MS = 30 * 24 * 3600 * 1000  # dead letters wait a month for review and replay
 MIN_COMPACTION_LAG_MS = 7 * 24 * 3600 * 1000  # every change stays readable for a week
 AGENCY_NAME = re.compile(r"^[a-z][a-z0-9]*$")
 
@@ -87,7 +91,7 @@ class Subscriber:
 
     name: str
     topics: tuple[str, ...]
-    hash_keys: tuple[str, ...]  # secrets its pseudonyms need
+    hash_keys: tuple[str, ...]  # secrets its pseudonyms and its remembered deletes need
 
     @property
     def group(self) -> str:
@@ -143,7 +147,7 @@ def load_federation(root: Path = ROOT) -> Federation:
             Subscriber(
                 a.code,
                 tuple(s.topic for s in manifest.subscriptions_of(a.code)),
-                tuple(sorted(manifest.hash_keys(a.code))),
+                tuple(sorted(manifest.hash_keys(a.code) | {deletes_key_name(a.code)})),
             )
             for a in manifest.agencies
             if manifest.subscriptions_of(a.code)
@@ -175,7 +179,8 @@ def principals(manifest: Manifest, contracts: Mapping[str, Contract]) -> list[Pr
 
 def topic_configs(federation: Federation) -> dict[str, tuple[int, dict[str, str]]]:
     """Topic -> (partitions, config). Contract topics are compacted, so a subscriber that joins
-    later still reads the newest version of every row; dead-letter topics expire; the audit's
+    later still reads the newest version of every row; dead letters expire after 12 months
+    (:func:`sync.kafka.deadletter.dead_letter_topic_config`, Decree 53/2022); the audit's
     checkpoints (signed chain heads, one partition, one order) are kept for good."""
     layout = federation.layout
     isr = str(layout.min_insync_replicas)
@@ -187,7 +192,7 @@ def topic_configs(federation: Federation) -> dict[str, tuple[int, dict[str, str]
             "min.insync.replicas": isr,
         }
         topics[topic] = (layout.partitions, config)
-    expiring = {"cleanup.policy": "delete", "retention.ms": str(DLQ_RETENTION_MS)}
+    expiring = dead_letter_topic_config()
     for dlq in [*(s.dlq for s in federation.sources), *(a.dlq for a in federation.subscribers)]:
         topics[dlq] = (layout.partitions, {**expiring, "min.insync.replicas": isr})
     kept = {"cleanup.policy": "delete", "retention.ms": "-1", "min.insync.replicas": isr}

@@ -247,8 +247,8 @@ def scrape_targets(federation: Any, job: str) -> str:
 
 
 def hash_key_names(federation: Any, header: str) -> str:
-    """``<agency> <key> ...`` per agency whose subscriptions pseudonymise, for
-    secrets/generate.sh (one JSON file of random keys per agency)."""
+    """``<agency> <key> ...`` per subscribing agency (its remembered deletes' key and its
+    pseudonyms'), for secrets/generate.sh (one JSON file of random keys per agency)."""
     lines = [header, "# agency hash-key-names\n"]
     lines += [f"{a.name} {' '.join(a.hash_keys)}\n" for a in federation.subscribers if a.hash_keys]
     return "".join(lines)

@@ -261,7 +261,8 @@ def processor_deployments(federation: Any) -> list[dict[str, Any]]:
     replica, so source transactions stay whole). Each enforces the federation file, records
     every disclosure in the audit as its agency's writer role and signs the audit with its own
     key: the Secret ``govsync-audit-<agency>`` holds ``dsn`` and ``signing-key.pem``, and
-    ``govsync-hash-keys-<agency>`` the agency's hash keys where its subscriptions pseudonymise."""
+    ``govsync-hash-keys-<agency>`` the agency's hash keys: its remembered deletes' and its
+    pseudonyms'."""
     documents: list[dict[str, Any]] = []
     for agency in federation.subscribers:
         user = f"govsync-processor-{agency.name}"

@@ -644,6 +644,34 @@ def test_every_contract_topic_has_a_kafka_topic() -> None:
     assert config["data"]["GOVSYNC_PARTITIONS"] == str(fed.partitions)
 
 
+def test_dead_letters_and_logs_are_kept_at_least_12_months() -> None:
+    year_ms = 365 * 24 * 3600 * 1000
+    fed = federation()
+    dead_letter_topics = {a.dlq for a in fed.subscribers} | {s.dlq for s in fed.sources}
+    strimzi = {t["spec"]["topicName"]: t["spec"]["config"] for t in k8s_kind("KafkaTopic")}
+    listed = {
+        line.split()[0]: dict(item.split("=") for item in line.split()[3].split(","))
+        for line in (COMPOSE_DIR / "kafka" / "topics.txt").read_text().splitlines()
+        if line and not line.startswith("#")
+    }
+    for topic in dead_letter_topics:
+        for kept in (int(strimzi[topic]["retention.ms"]), int(listed[topic]["retention.ms"])):
+            assert kept == -1 or kept >= year_ms, topic
+    services = read_yaml(COMPOSE)["services"]
+    for name, service in services.items():
+        if name in {"pushgateway", "prometheus", "grafana"}:
+            continue  # metrics, not logs of what was done with personal data
+        assert service["logging"]["driver"] == "journald", name
+
+
+def test_every_processor_has_the_key_of_its_remembered_deletes() -> None:
+    for subscriber in federation().subscribers:
+        assert f"remembered-deletes.{subscriber.name}" in subscriber.hash_keys
+    names = (COMPOSE_DIR / "govsync" / "hash-keys.txt").read_text()
+    for subscriber in federation().subscribers:
+        assert f"remembered-deletes.{subscriber.name}" in names
+
+
 def test_kafka_cluster_is_replicated() -> None:
     (kafka,) = k8s_kind("Kafka")
     (pool,) = k8s_kind("KafkaNodePool")

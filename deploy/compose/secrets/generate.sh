@@ -4,9 +4,11 @@
 #   passwords      postgres-{sources,replicas}-superuser, pg-dpo, pg-owner-<source>,
 #                  pg-connector-<source>, pg-replica-<agency>, pg-registry, grafana-admin,
 #                  kafka-<principal> (SCRAM, one per Kafka principal)
-#   per processor  audit-signing-<agency> (its Ed25519 audit signing key, PEM) and, where its
-#                  subscriptions pseudonymise, hash-keys-<agency> (JSON: key name -> 32 random
-#                  bytes as hex; the names come from ../govsync/hash-keys.txt)
+#   per processor  audit-signing-<agency> (its Ed25519 audit signing key, PEM) and
+#                  hash-keys-<agency> (JSON: key name -> 32 random bytes as hex; the names come
+#                  from ../govsync/hash-keys.txt: its pseudonyms' keys and the key of its
+#                  remembered deletes, remembered-deletes.<agency>; a name an existing file
+#                  lacks is added to it)
 #   registry       registry-<principal> (each process's registry password), registry-admin
 #                  (the operators'), and registry-users, the registry's users file made of
 #                  them with the roles of ../govsync/registry-roles.txt (rewritten each run)
@@ -72,17 +74,15 @@ for agency in $agencies; do
     fi
 done
 while read -r agency names; do
-    [[ -z "$agency" || "$agency" == \#* || -e "hash-keys-$agency" ]] && continue
-    {
-        printf '{'
-        separator=''
-        for name in $names; do
-            printf '%s"%s": "%s"' "$separator" "$name" "$(openssl rand -hex 32)"
-            separator=', '
-        done
-        printf '}\n'
-    } > "hash-keys-$agency"
-    chmod 644 "hash-keys-$agency"
+    [[ -z "$agency" || "$agency" == \#* ]] && continue
+    file="hash-keys-$agency"
+    [[ -e "$file" ]] || printf '{}\n' > "$file"
+    for name in $names; do  # keys already there are kept: rotating one needs a migration
+        grep -qF "\"$name\":" "$file" && continue
+        body=$(sed 's/^{//; s/}$//' "$file")
+        printf '{%s"%s": "%s"}\n' "${body:+$body, }" "$name" "$(openssl rand -hex 32)" > "$file"
+    done
+    chmod 644 "$file"
 done < "$hash_keys"
 
 if [[ ! -e ca.crt ]]; then
