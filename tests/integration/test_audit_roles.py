@@ -11,7 +11,7 @@ import psycopg
 import pytest
 from psycopg import conninfo, sql
 
-from sync.audit import AuditTrail
+from sync.audit import AuditTrail, restrictions
 from sync.audit.roles import AuditRoles, provision_audit_roles
 from sync.config import AuditSettings
 from sync.errors import AuditError
@@ -117,6 +117,37 @@ def test_the_reader_reads_everything_and_writes_nothing(
                 conn.execute(statement)
     citizen = cli(roles.reader_dsn, "citizen", disclosure(a, 1).subjects[0], "--json")
     assert citizen.returncode == 0 and a in citizen.stdout
+
+
+def test_the_reader_keeps_the_restrictions_and_each_writer_reads_only_its_own(
+    provisioned: tuple[str, AuditRoles, str, str],
+) -> None:
+    _, roles, a, b = provisioned
+    with psycopg.connect(roles.reader_dsn, autocommit=True) as conn:
+        assert restrictions.add(conn, "001090000001", a, restrictions.Kind.OBJECTION, "r1")
+        assert restrictions.add(conn, "001090000002", b, restrictions.Kind.OBJECTION, "r2")
+        assert restrictions.add(
+            conn, "001090000003", restrictions.EVERY_AGENCY, restrictions.Kind.OBJECTION, "r3"
+        )
+        assert restrictions.remove(conn, "001090000002", b, "r2 withdrawn")
+        assert restrictions.add(conn, "001090000002", b, restrictions.Kind.OBJECTION, "r2 again")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("UPDATE govsync_audit.restriction_log SET reason = 'rewritten'")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("DELETE FROM govsync_audit.restriction_log")
+    with psycopg.connect(roles.writer_dsns[a], autocommit=True) as conn:
+        seen = conn.execute(restrictions.WITHHELD_QUERY, (b,)).fetchall()
+        assert sorted(r[0] for r in seen) == ["001090000003"], "not another agency's"
+        seen = conn.execute("SELECT personal_id FROM govsync_audit.restriction ORDER BY 1")
+        assert [r[0] for r in seen] == ["001090000001", "001090000003"]
+        for statement in (
+            "INSERT INTO govsync_audit.restriction (personal_id, agency, kind, reason) "
+            "VALUES ('001090000009', '*', 'objection', 'forged')",
+            "DELETE FROM govsync_audit.restriction",
+            "SELECT * FROM govsync_audit.restriction_log",
+        ):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute(statement)
 
 
 def test_a_processor_role_never_creates_the_store(stack: StackProvider) -> None:
