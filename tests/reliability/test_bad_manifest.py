@@ -110,6 +110,11 @@ DENIALS: dict[str, tuple[Path | None, dict[str, str], str]] = {
         {"unrestricted": "true", "audit_dsn": "host=127.0.0.1 port=1"},
         "GOVSYNC_UNRESTRICTED is for a processor without a manifest",
     ),
+    "a manifest without the remembered deletes' key": (
+        FEDERATION_FILE,
+        {"audit_dsn": "host=127.0.0.1 port=1"},
+        "no secret for hash key 'remembered-deletes.hanoi' in GOVSYNC_HASH_KEYS_FILE (unset)",
+    ),
 }
 
 
