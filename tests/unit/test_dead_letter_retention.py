@@ -22,12 +22,19 @@ def test_the_default_keeps_letters_at_least_a_year() -> None:
 def test_less_than_12_months_is_refused() -> None:
     with pytest.raises(ConfigError, match=r"at least 12 months .* 6 was asked"):
         dead_letter_topic_config(6)
-    required = {"bootstrap": "k:9092", "registry_url": "http://r:8081"}
     with pytest.raises(ValidationError, match="dead_letter_retention_months"):
-        ProcessorSettings(  # type: ignore[call-arg]
-            agency="vss", replica_dsn="dbname=r", dead_letter_retention_months=11, **required
+        ProcessorSettings(
+            agency="vss",
+            replica_dsn="dbname=r",
+            bootstrap="k:9092",
+            registry_url="http://r:8081",
+            dead_letter_retention_months=11,
         )
     with pytest.raises(ValidationError, match="dead_letter_retention_months"):
-        ConnectorSettings(  # type: ignore[call-arg]
-            source="population", source_dsn="dbname=s", dead_letter_retention_months=0, **required
+        ConnectorSettings(
+            source="population",
+            source_dsn="dbname=s",
+            bootstrap="k:9092",
+            registry_url="http://r:8081",
+            dead_letter_retention_months=0,
         )
