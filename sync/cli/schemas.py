@@ -29,6 +29,8 @@ from sync.contracts.review import (
     subjects_of,
 )
 from sync.errors import ContractError
+from sync.policy import FEDERATION_FILE, ManifestError, load_manifest
+from sync.policy.affected import Reach, reach
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -112,6 +114,16 @@ def lint_command(schemas_dir: Path | None, as_json: bool) -> None:
 @click.argument("subject")
 @_registry_options
 @_schemas_dir_option
+@click.option(
+    "--federation",
+    "federation_file",
+    envvar="GOVSYNC_FEDERATION",
+    show_envvar=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=FEDERATION_FILE,
+    show_default="the repository's federation.yaml",
+    help="The federation whose subscriptions each changed field reaches.",
+)
 @_json_option
 def diff_command(
     subject: str,
@@ -119,25 +131,49 @@ def diff_command(
     basic_auth: str,
     topic_prefix: str,
     schemas_dir: Path | None,
+    federation_file: Path,
     as_json: bool,
 ) -> None:
     """Compare the local contract of SUBJECT with its newest registered version.
 
     SUBJECT is <topic>-value (the change-event envelope around the row schema) or <topic>-key
-    (the key schema). Prints each change in words, then whether every compatibility level
-    would accept the local contract (transitive levels against every registered version),
-    with the reasons from Apache Avro's checker.
+    (the key schema). Prints each change in words, the agencies each changed field reaches
+    (receives, hashed, masked, or filters on) under --federation, then whether every
+    compatibility level would accept the local contract (transitive levels against every
+    registered version), with the reasons from Apache Avro's checker.
     """
+    contracts = _contracts(schemas_dir)
     try:
-        target = find_subject(_contracts(schemas_dir), subject, topic_prefix)
+        target = find_subject(contracts, subject, topic_prefix)
     except ContractError as exc:
         raise click.ClickException(str(exc)) from None
     with _client(registry_url, basic_auth) as client:
         result = review(client, target.name, target.schema)
+    contract = target.contract
+    reached: list[Reach] | str
+    try:
+        manifest = load_manifest(federation_file, contracts)
+        reached = reach(manifest, contract.topic, contract.field_names, result.changes)
+    except ManifestError as exc:
+        reached = f"not shown: {exc}"
     if as_json:
-        click.echo(json.dumps(result.to_json(), indent=2))
+        shown = reached if isinstance(reached, str) else [r.to_json() for r in reached]
+        click.echo(json.dumps(result.to_json() | {"reach": shown}, indent=2))
     else:
         _print_review(target, result)
+        _print_reach(federation_file, reached)
+
+
+def _print_reach(federation_file: Path, reached: list[Reach] | str) -> None:
+    if isinstance(reached, str):
+        click.echo(f"reaches: {reached}")
+        return
+    if not reached:
+        return
+    click.echo(f"reaches (subscriptions in {federation_file.name}):")
+    for item in reached:
+        who = ", ".join(str(r) for r in item.receivers) or "no agency receives or filters on it"
+        click.echo(f"  {item.field}: {who}")
 
 
 @schemas.command("check")
