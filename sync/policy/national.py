@@ -2,6 +2,10 @@
 of the mission (22 ministries and ministry-level agencies, 63 provinces) on the population
 topic. Synthetic: one purpose and legal basis for every ministry and every province, the
 provinces each receiving their own residents; not a statement of what any agency may receive.
+
+``since_2025=True`` offers today's 34 provinces instead of the historical 63 (see
+:mod:`sync.policy.provinces`): each receives the residents of its territory, whether the
+source still records a former province's code or already the merged one's.
 """
 
 from __future__ import annotations
@@ -9,6 +13,8 @@ from __future__ import annotations
 from typing import Any
 
 import yaml
+
+from sync.policy.provinces import PROVINCES_2025, PROVINCES_BEFORE_2025
 
 # before the 2025 reorganisation: 18 ministries and 4 ministry-level agencies
 MINISTRIES = {
@@ -35,12 +41,7 @@ MINISTRIES = {
     "cema": "Committee for Ethnic Minority Affairs",
     "ogov": "Office of the Government",
 }
-# the 63 provinces and centrally-run cities, by their statistical code
-PROVINCE_CODES = (
-    "01 02 04 06 08 10 11 12 14 15 17 19 20 22 24 25 26 27 30 31 33 34 35 36 37 38 40 42 44 45 "
-    "46 48 49 51 52 54 56 58 60 62 64 66 67 68 70 72 74 75 77 79 80 82 83 84 86 87 89 91 92 93 "
-    "94 95 96"
-).split()
+PROVINCE_CODES = list(PROVINCES_BEFORE_2025)
 TOPIC = "population.citizen"
 MINISTRY_FIELDS = ["personal_id", "full_name", "date_of_birth", "province_code", "updated_at"]
 PROVINCE_FIELDS = [
@@ -60,14 +61,30 @@ LEGAL_BASIS = {
 }
 
 
-def national_agencies(ministries: int = 22, provinces: int = 63) -> list[str]:
+def _province_codes(since_2025: bool) -> list[str]:
+    return list(PROVINCES_2025) if since_2025 else PROVINCE_CODES
+
+
+def national_agencies(
+    ministries: int = 22, provinces: int = 63, since_2025: bool = False
+) -> list[str]:
     """The codes of the first ``ministries`` ministries and ``provinces`` provinces."""
-    return [*list(MINISTRIES)[:ministries], *(f"p{c}" for c in PROVINCE_CODES[:provinces])]
+    codes = _province_codes(since_2025)[:provinces]
+    return [*list(MINISTRIES)[:ministries], *(f"p{c}" for c in codes)]
 
 
-def national_manifest(ministries: int = 22, provinces: int = 63) -> dict[str, Any]:
+def _province_filter(province: str, since_2025: bool) -> str:
+    if not since_2025:
+        return f"province_code == '{province}'"
+    former = ", ".join(f"'{c}'" for c in PROVINCES_2025[province][1])
+    return f"province_code in [{former}]"
+
+
+def national_manifest(
+    ministries: int = 22, provinces: int = 63, since_2025: bool = False
+) -> dict[str, Any]:
     """The manifest as data: the population source and the subscribers on its citizens."""
-    assert len(MINISTRIES) == 22 and len(PROVINCE_CODES) == 63
+    assert len(MINISTRIES) == 22 and len(PROVINCE_CODES) == 63 and len(PROVINCES_2025) == 34
     agencies: list[dict[str, Any]] = [
         {"code": "mps", "name": "Ministry of Public Security, population", "level": "central"}
     ]
@@ -83,12 +100,13 @@ def national_manifest(ministries: int = 22, provinces: int = 63) -> dict[str, An
                 "fields": list(MINISTRY_FIELDS),
             }
         )
-    for province in PROVINCE_CODES[:provinces]:
+    for province in _province_codes(since_2025)[:provinces]:
         code = f"p{province}"
+        name = PROVINCES_2025[province][0] if since_2025 else f"province {province}"
         agencies.append(
             {
                 "code": code,
-                "name": f"Provincial People's Committee, province {province}",
+                "name": f"Provincial People's Committee, {name}",
                 "level": "provincial",
                 "province_code": province,
             }
@@ -100,7 +118,7 @@ def national_manifest(ministries: int = 22, provinces: int = 63) -> dict[str, An
                 "purpose": f"Administration of the residents of province {province}.",
                 "legal_basis": dict(LEGAL_BASIS),
                 "fields": list(PROVINCE_FIELDS),
-                "row_filter": f"province_code == '{province}'",
+                "row_filter": _province_filter(province, since_2025),
             }
         )
     return {
@@ -113,7 +131,10 @@ def national_manifest(ministries: int = 22, provinces: int = 63) -> dict[str, An
     }
 
 
-def national_manifest_yaml(ministries: int = 22, provinces: int = 63) -> str:
+def national_manifest_yaml(
+    ministries: int = 22, provinces: int = 63, since_2025: bool = False
+) -> str:
     header = "# Synthetic national-scale manifest for load tests (sync.policy.national).\n"
-    body: str = yaml.safe_dump(national_manifest(ministries, provinces), allow_unicode=True)
+    manifest = national_manifest(ministries, provinces, since_2025)
+    body: str = yaml.safe_dump(manifest, allow_unicode=True)
     return header + body
