@@ -8,7 +8,7 @@ broken chain.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -41,7 +41,7 @@ _START = sql.SQL("SELECT seq, hash, signed_at, key_id, signature FROM {} WHERE a
 )
 _WALK = sql.SQL("SELECT {} FROM {} WHERE agency = %s ORDER BY seq").format(_COLUMNS, ENTRIES)
 _ABOUT = sql.SQL(
-    "SELECT {} FROM {} WHERE subjects @> ARRAY[%s]::text[] ORDER BY recorded_at, agency, seq"
+    "SELECT {} FROM {} WHERE subjects && %s::text[] ORDER BY recorded_at, agency, seq"
 ).format(_COLUMNS, ENTRIES)
 
 
@@ -100,6 +100,7 @@ def walk_chain(
     return walk
 
 
-def disclosures_about(conn: Connection, subject: str) -> list[Entry]:
-    """Every entry naming ``subject`` (a personal id), oldest first."""
-    return [entry_of(row) for row in conn.execute(_ABOUT, (subject,))]
+def disclosures_about(conn: Connection, subjects: Collection[str]) -> list[Entry]:
+    """Every entry naming any of ``subjects`` (one person's identifiers, as entries store
+    them: see :func:`~sync.audit.disclosure.subject_text`), oldest first."""
+    return [entry_of(row) for row in conn.execute(_ABOUT, (list(subjects),))]

@@ -15,10 +15,8 @@ from typing import Any
 import click
 import psycopg
 from confluent_kafka import KafkaException
-from rich.console import Console
-from rich.table import Table
 
-from sync.audit.chain import ChainWalk, Entry, Head
+from sync.audit.chain import ChainWalk, Head
 from sync.audit.checkpoints import Anchors, read_checkpoint_file, read_checkpoints
 from sync.audit.reader import (
     Connection,
@@ -32,18 +30,28 @@ from sync.audit.reader import (
 from sync.audit.roles import allow_reader, allow_writer, create_store
 from sync.audit.signing import Checkpoint, TrustedKeys
 from sync.audit.timestamp import verify_token
+from sync.cli.audit_citizen import entry_dict, print_disclosures, report_identifiers, resolve
 from sync.cli.options import data_dir_option, stack_description
 from sync.config import AuditSettings
 from sync.errors import AuditError, ConfigError
 
-_OPS = {"c": "created", "u": "updated", "d": "removed", "r": "initial copy"}
-
 
 def dsn_option(command: Callable[..., None]) -> Callable[..., None]:
     """``--dsn`` of the audit store; without it, the store of the stack in ``--data-dir``."""
+    return _with_dsn(command, pass_data_dir=False)
 
+
+def dsn_and_data_dir_option(command: Callable[..., None]) -> Callable[..., None]:
+    """:func:`dsn_option` for a command that reads more of the deployment: it is given
+    ``data_dir`` too."""
+    return _with_dsn(command, pass_data_dir=True)
+
+
+def _with_dsn(command: Callable[..., None], pass_data_dir: bool) -> Callable[..., None]:
     @functools.wraps(command)
     def resolved(*args: Any, dsn: str | None, data_dir: Path, **kwargs: Any) -> None:
+        if pass_data_dir:
+            kwargs["data_dir"] = data_dir
         command(*args, dsn=dsn or _described_store(data_dir), **kwargs)
 
     with_dsn = click.option(
@@ -210,18 +218,31 @@ def head(dsn: str, as_json: bool) -> None:
 
 @audit.command()
 @click.argument("personal_id")
-@dsn_option
+@dsn_and_data_dir_option
+@click.option(
+    "--show-identifiers",
+    is_flag=True,
+    help="Print the values of the tax codes and insurance numbers linked to PERSONAL_ID.",
+)
 @json_option
-def citizen(personal_id: str, dsn: str, as_json: bool) -> None:
+def citizen(
+    personal_id: str, dsn: str, data_dir: Path, show_identifiers: bool, as_json: bool
+) -> None:
     """Which agencies received what about PERSONAL_ID, when and why (the data subject's
-    right to be informed). Prints personal data: for the person or their authorised handler."""
+    right to be informed), also under the tax codes and insurance numbers the sources' link
+    tables tie to it. Names the fields disclosed and the kind of identifier each entry
+    matched; the linked identifiers' values only with --show-identifiers. For the person or
+    their authorised handler."""
+    identifiers = resolve(data_dir, personal_id)
     with reaching_store(), snapshot(dsn) as conn:
         require_store(conn)
-        entries = disclosures_about(conn, personal_id)
+        entries = disclosures_about(conn, identifiers.stored())
+    report_identifiers(identifiers, show_identifiers)
     if as_json:
-        click.echo(json.dumps([_entry_dict(e) for e in entries], indent=2, ensure_ascii=False))
+        rows = [entry_dict(e, identifiers, show_identifiers) for e in entries]
+        click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
     else:
-        _print_disclosures(personal_id, entries)
+        print_disclosures(identifiers, entries, show_identifiers)
 
 
 def _anchors(texts: tuple[str, ...]) -> dict[str, dict[int, bytes]]:
@@ -336,41 +357,3 @@ def _check_stamps(
         else:
             stamps.broken.append(f"checkpoint {c.agency}:{c.seq}: {problem}")
     return stamps
-
-
-def _entry_dict(e: Entry) -> dict[str, object]:
-    return {
-        "agency": e.agency,
-        "topic": e.topic,
-        "op": e.op,
-        "fields": list(e.fields),
-        "purpose": e.purpose,
-        "legal_basis": e.legal_basis,
-        "disclosed_at": e.recorded_at.isoformat(),
-        "source_committed_at": e.committed_at.isoformat(),
-        "event_id": e.event_id,
-        "source_position": f"{e.lsn}#{e.index}",
-        "audit_seq": e.seq,
-    }
-
-
-def _print_disclosures(personal_id: str, entries: list[Entry]) -> None:
-    console = Console()
-    if not entries:
-        console.print(f"no disclosure recorded about {personal_id}")
-        return
-    table = Table(title=f"disclosures about {personal_id}")
-    for column in ("when", "agency", "topic", "what", "fields", "purpose", "legal basis", "event"):
-        table.add_column(column)
-    for e in entries:
-        table.add_row(
-            e.recorded_at.strftime("%Y-%m-%d %H:%M:%S %z"),
-            e.agency,
-            e.topic,
-            _OPS.get(e.op, e.op),
-            ", ".join(e.fields),
-            e.purpose,
-            e.legal_basis,
-            f"{e.event_id} ({e.lsn}#{e.index})",
-        )
-    console.print(table)
