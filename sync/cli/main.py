@@ -12,6 +12,7 @@ from sync.cli import (
     audit_keys,
     audit_report,
     connector,
+    console,
     dlq,
     manifest,
     processor,
@@ -63,3 +64,4 @@ audit.audit.add_command(audit_keys.prune)
 audit.audit.add_command(audit_report.report)
 cli.add_command(dlq.dlq)
 cli.add_command(restrict.restrict)
+cli.add_command(console.console)
