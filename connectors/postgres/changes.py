@@ -11,11 +11,11 @@ names, at its own position in the transaction. pgoutput lists every truncated ta
 publishes, those reached through CASCADE included, so the options (CASCADE, RESTART IDENTITY)
 change nothing for replicas: they hold no sequences.
 
-Row changes of captured tables take a fast path: ``pgoutput.scan_change`` leaves their values as
-raw bytes and a ``values.TupleLoader`` kept per relation converts each tuple at once. Whatever
-that path does not take (a message that would not decode, a relation not yet described, text
-that is not UTF-8) goes through ``pgoutput.decode_message`` and ``values.read_text`` value by
-value, which give the same events and name the problem.
+Row changes of captured tables take a fast path: ``pgoutput_scan.scan_change`` leaves their
+values as raw bytes and a ``values.TupleLoader`` kept per relation converts each tuple at once.
+Whatever that path does not take (a message that would not decode, a relation not yet
+described, text that is not UTF-8) goes through ``pgoutput.decode_message`` and
+``values.read_text`` value by value, which give the same events and name the problem.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
 
-from connectors.postgres import pgoutput
+from connectors.postgres import pgoutput, pgoutput_scan
 from connectors.postgres.values import TupleLoader, read_text
 from sync.errors import DecodeError
 from sync.types import ChangeEvent, Lsn, Op, Position, TableRef
@@ -62,7 +62,7 @@ class _Plan:
     loader: TupleLoader
 
     def row(
-        self, values: pgoutput.RawTuple | None, previous: Mapping[str, Any] | None
+        self, values: pgoutput_scan.RawTuple | None, previous: Mapping[str, Any] | None
     ) -> dict[str, Any]:
         """As :meth:`ChangeDecoder._row`; ValueError (quoting nothing) when the values do not
         match the columns or some text is not UTF-8: the strict path then reports it."""
@@ -121,7 +121,7 @@ class ChangeDecoder:
     def _read_change(self, data: bytes) -> _Rows | None:
         """The rows of a change to a captured table, for :meth:`_on_rows`; None leaves the
         message to the strict path."""
-        scanned = pgoutput.scan_change(data)
+        scanned = pgoutput_scan.scan_change(data)
         if scanned is None:
             return None
         kind, oid, _, old, new = scanned

@@ -20,7 +20,8 @@ from hypothesis import strategies as st
 
 from connectors.postgres import pgoutput
 from connectors.postgres.changes import ChangeDecoder, DecodedBatch
-from connectors.postgres.pgoutput import UNCHANGED_TOAST, ColumnValue, decode_message, scan_change
+from connectors.postgres.pgoutput import UNCHANGED_TOAST, ColumnValue, decode_message
+from connectors.postgres.pgoutput_scan import scan_change
 from connectors.postgres.values import ARRAY_ELEMENT_OIDS, TupleLoader, read_text
 from sync.errors import DecodeError
 from sync.types import Lsn, TableRef
