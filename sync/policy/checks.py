@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from sync.contracts.attributes import SUBJECT_ATTRIBUTE
+from sync.contracts.attributes import subject_fields
 from sync.contracts.loader import Contract
 from sync.policy.filters import FilterError, check_filter
 from sync.policy.minimisation import minimisation_problems
@@ -57,11 +57,8 @@ def subscription_problems(subscription: Subscription, contract: Contract) -> Ite
 def person_fields(contract: Contract) -> tuple[str, ...]:
     """The fields of ``contract``'s rows that hold a personal id (``govsync.subject:
     personal_id``), in the contract's order."""
-    return tuple(
-        f["name"]
-        for f in contract.row_schema["fields"]
-        if f.get(SUBJECT_ATTRIBUTE) == "personal_id"
-    )
+    marked = subject_fields(contract.row_schema)
+    return tuple(name for name, kind in marked.items() if kind == "personal_id")
 
 
 def _restriction_problems(subscription: Subscription, contract: Contract) -> Iterator[Problem]:
