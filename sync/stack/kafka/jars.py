@@ -5,7 +5,9 @@ The cache is ``$GOVSYNC_KAFKA_CACHE`` or ``~/.cache/govsync`` (``$XDG_CACHE_HOME
 its ``kafka-<version>-<pom digest>/`` holds every runtime jar, so a changed pom gets a fresh
 directory. Maven writes into a temporary directory that is renamed into place when complete,
 under a file lock, so a reader never sees half a set and two first uses do not fetch twice.
-Run ``python -m sync.stack.kafka`` to fetch ahead of time (CI, an offline laptop).
+Run ``python -m sync.stack.kafka`` to fetch ahead of time (CI, an offline laptop). Other
+poms (the benchmark's Kafka Connect and Debezium) use the same cache through
+:func:`ensure_maven_jars`.
 """
 
 from __future__ import annotations
@@ -29,9 +31,14 @@ MINIMUM_JAVA = 17  # Kafka 4 brokers
 
 def kafka_version() -> str:
     """The pinned ``kafka.version`` of the pom."""
-    node = ElementTree.parse(POM).find("m:properties/m:kafka.version", _MAVEN_NS)
+    return pom_property(POM, "kafka.version")
+
+
+def pom_property(pom: Path, name: str) -> str:
+    """The value of ``<properties><name>`` in ``pom``."""
+    node = ElementTree.parse(pom).find(f"m:properties/m:{name}", _MAVEN_NS)
     if node is None or not node.text:
-        raise StackError(f"{POM} pins no kafka.version")
+        raise StackError(f"{pom} pins no {name}")
     return node.text.strip()
 
 
@@ -43,8 +50,13 @@ def cache_root() -> Path:
 
 
 def jars_dir() -> Path:
-    digest = hashlib.sha256(POM.read_bytes()).hexdigest()[:8]
-    return cache_root() / f"kafka-{kafka_version()}-{digest}"
+    return cached_jars_dir(POM, f"kafka-{kafka_version()}")
+
+
+def cached_jars_dir(pom: Path, name: str) -> Path:
+    """``<cache>/<name>-<pom digest>``: a changed pom gets a fresh directory."""
+    digest = hashlib.sha256(pom.read_bytes()).hexdigest()[:8]
+    return cache_root() / f"{name}-{digest}"
 
 
 def java_binary() -> str:
@@ -71,57 +83,62 @@ def _java_major(java: str) -> int:
     return int(found.group(2) or 0) if major == 1 else major  # "1.8" is Java 8
 
 
-def fetch_command(output: Path) -> list[str]:
+def fetch_command(output: Path, pom: Path = POM) -> list[str]:
     mvn = shutil.which("mvn")
     if mvn is None:
         raise StackError(
-            "the Kafka broker's jars are fetched with Maven, which is not installed: "
-            f"install it (e.g. apt-get install maven) and run `{_shown(output)}`, or put the "
-            f"jars of {POM} in {jars_dir()}"
+            "the jars are fetched with Maven, which is not installed: install it (e.g. "
+            f"apt-get install maven) and run `{_shown(output, pom)}`, or put the jars of {pom} "
+            f"in {output.with_name(output.name.removesuffix('.partial'))}"
         )
     return [
         mvn,
         "-q",
         "-B",
         "-f",
-        str(POM),
+        str(pom),
         "dependency:copy-dependencies",
         f"-DoutputDirectory={output}",
     ]
 
 
-def _shown(output: Path) -> str:
-    return f"mvn -q -B -f {POM} dependency:copy-dependencies -DoutputDirectory={output}"
+def _shown(output: Path, pom: Path) -> str:
+    return f"mvn -q -B -f {pom} dependency:copy-dependencies -DoutputDirectory={output}"
 
 
 def ensure_jars() -> Path:
     """The directory of the Kafka jars, fetched with Maven on first use."""
-    target = jars_dir()
+    return ensure_maven_jars(POM, jars_dir(), "kafka_2.13-*.jar", f"the Kafka {kafka_version()}")
+
+
+def ensure_maven_jars(pom: Path, target: Path, marker: str, what: str) -> Path:
+    """``target``, filled with ``pom``'s runtime jars on first use; a fetch is complete when
+    a jar matches the glob ``marker``. ``what`` names the set in errors."""
     if target.is_dir():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     with open(target.parent / f".{target.name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # another process may be fetching the same set
         if not target.is_dir():
-            _fetch(target)
+            _fetch(pom, target, marker, what)
     return target
 
 
-def _fetch(target: Path) -> None:
+def _fetch(pom: Path, target: Path, marker: str, what: str) -> None:
     partial = target.with_name(target.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
-    command = fetch_command(partial)
+    command = fetch_command(partial, pom)
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=900)
     except subprocess.TimeoutExpired as exc:
         raise StackError(
-            f"fetching the Kafka jars took over 15 minutes: `{_shown(partial)}`"
+            f"fetching {what} jars took over 15 minutes: `{_shown(partial, pom)}`"
         ) from exc
-    if done.returncode != 0 or not any(partial.glob("kafka_2.13-*.jar")):
+    if done.returncode != 0 or not any(partial.glob(marker)):
         output = (done.stdout + done.stderr).strip()[-3000:]
         raise StackError(
-            f"could not fetch the Kafka {kafka_version()} jars from Maven Central "
-            f"(exit code {done.returncode}): `{_shown(partial)}`\n{output}"
+            f"could not fetch {what} jars from Maven Central (exit code {done.returncode}): "
+            f"`{_shown(partial, pom)}`\n{output}"
         )
     os.replace(partial, target)
 
