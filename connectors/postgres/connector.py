@@ -37,6 +37,10 @@ from sync.types import ChangeEvent, TableRef
 
 log = logging.getLogger(__name__)
 
+# seconds between running-transactions records the connector asks for while changes flow,
+# so that the slot's restart_lsn follows (see SlotReader.offer_restart_point)
+RESTART_POINT_INTERVAL = 0.5
+
 
 def contracts_for(settings: ConnectorSettings) -> dict[TableRef, Contract]:
     """The contracts this connector captures, by source table."""
@@ -138,7 +142,7 @@ class Connector:
         decoder = ChangeDecoder(self.settings.source, {**keys, WATERMARK_TABLE: WATERMARK_KEY})
         source = self.settings.source
         released = reader.confirmed()
-        last_lag_check = 0.0
+        last_lag_check = restart_offered = 0.0
         first_wait = min(self.settings.poll_interval, self.settings.max_idle_wait)
         idle_wait = first_wait
         self._set_state("running")
@@ -160,6 +164,11 @@ class Connector:
                 self.metrics.acknowledged_lsn.labels(source).set(int(target))
                 if not events:
                     self.metrics.last_heartbeat_timestamp.labels(source).set(time.time())
+                elif time.monotonic() - restart_offered > RESTART_POINT_INTERVAL:
+                    # only after changes of ours: the record is WAL too, and offered on every
+                    # heartbeat it would keep an idle source writing
+                    reader.offer_restart_point()
+                    restart_offered = time.monotonic()
             if time.monotonic() - last_lag_check > 1.0:
                 self.metrics.slot_lag_bytes.labels(source).set(reader.lag_bytes())
                 last_lag_check = time.monotonic()

@@ -54,6 +54,7 @@ class SlotReader:
         self._conn = psycopg.connect(
             capture_conninfo(dsn), autocommit=True, application_name=f"govsync-{slot}"
         )
+        self._restart_points_refused = False
         self._quiet_decoding_log()
 
     def __enter__(self) -> SlotReader:
@@ -260,6 +261,31 @@ class SlotReader:
         self._conn.execute(
             "SELECT pg_replication_slot_advance(%s, %s::pg_lsn)", (self.slot, str(lsn))
         )
+
+    def offer_restart_point(self) -> bool:
+        """Log a running-transactions record now, where the role may (superuser, or EXECUTE
+        on ``pg_log_standby_snapshot``). Every peek and advance decodes the WAL from the slot's
+        ``restart_lsn``, which moves only to such a record the slot has decoded past;
+        PostgreSQL writes one only every 15 s, so a busy slot would decode up to 15 s of WAL
+        again on every call. Returns whether the record was logged."""
+        if self._restart_points_refused:
+            return False
+        try:
+            self._conn.execute("SELECT pg_log_standby_snapshot()")
+        except (
+            psycopg.errors.InsufficientPrivilege,  # GRANT EXECUTE missing
+            psycopg.errors.ObjectNotInPrerequisiteState,  # a standby: its primary logs them
+        ) as exc:
+            self._restart_points_refused = True
+            log.warning(
+                "slot %s: pg_log_standby_snapshot() refused (%s), so each poll decodes up to "
+                "15 s of WAL again; GRANT EXECUTE ON FUNCTION pg_log_standby_snapshot() TO the "
+                "connector's role, in the source database",
+                self.slot,
+                str(exc).strip(),
+            )
+            return False
+        return True
 
     def lag_bytes(self) -> int:
         value = self._scalar(

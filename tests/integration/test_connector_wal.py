@@ -7,6 +7,8 @@ from collections.abc import Callable, Iterator
 import psycopg
 import pytest
 
+from connectors.postgres.slot import SlotReader
+from sync.stack.providers import StackProvider
 from sync.stack.status import scrape
 from tests.fixtures.pipeline import Pipeline
 
@@ -51,6 +53,51 @@ def test_heartbeats_keep_an_idle_sources_slot_lag_bounded(running: Pipeline) -> 
     assert url is not None
     beats = scrape(url)["govsync_connector_last_heartbeat_timestamp_seconds"]
     assert beats and beats[0][1] > 0
+
+
+def test_the_slots_restart_point_follows_released_changes(stack: StackProvider) -> None:
+    """Every peek and advance decodes from the slot's restart_lsn: once changes are released,
+    it moves past them at the next ones, not 15 s later when PostgreSQL logs the running
+    transactions by itself."""
+    dsn = stack.create_database("restart_point")
+    with psycopg.connect(dsn, autocommit=True) as conn, SlotReader(dsn, "s", "p", "land") as reader:
+        conn.execute("CREATE TABLE parcel (id int PRIMARY KEY); CREATE TABLE mark (id int)")
+        reader.ensure_publication([("public", "parcel")])
+        reader.ensure_watermark_publication(("public", "mark"))
+        reader.ensure_slot()
+
+        def release_one(row: int) -> psycopg.sql.Literal:
+            conn.execute("INSERT INTO parcel VALUES (%s)", (row,))
+            peeked = reader.peek(1_000)
+            assert peeked.messages and peeked.complete_upto is not None
+            reader.advance(peeked.complete_upto)
+            return psycopg.sql.Literal(str(peeked.complete_upto))
+
+        released = release_one(1)
+        assert reader.offer_restart_point()
+        release_one(2)
+        query = psycopg.sql.SQL(
+            "SELECT restart_lsn >= {}::pg_lsn FROM pg_replication_slots WHERE slot_name = 's'"
+        )
+        row = conn.execute(query.format(released)).fetchone()
+        assert row == (True,), "the restart point stayed behind the released change"
+
+
+def test_a_role_refused_restart_points_keeps_capturing(stack: StackProvider) -> None:
+    """Without EXECUTE on pg_log_standby_snapshot the connector says so once and goes on."""
+    dsn = stack.create_database("restart_refused")
+    role = "capture_no_snapshot"
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f"CREATE ROLE {role} LOGIN REPLICATION")
+    try:
+        role_dsn = psycopg.conninfo.make_conninfo(dsn, user=role)
+        with SlotReader(role_dsn, "s", "p", "land") as reader:
+            assert not reader.offer_restart_point()
+            assert not reader.offer_restart_point()
+            assert reader.confirmed() is not None  # the session is still usable
+    finally:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(f"DROP ROLE {role}")
 
 
 def test_an_invalidated_slot_is_reported_and_recovered_by_a_new_snapshot(

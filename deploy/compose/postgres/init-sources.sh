@@ -6,8 +6,9 @@
 #   <source>_owner               the agency's own application role: owns the database and its
 #                                tables, and the publication govsync_<source> over them
 #   govsync_connector_<source>   the connector: LOGIN REPLICATION, CONNECT to this database
-#                                only, SELECT on the tables (the snapshot), and its own schema
-#                                govsync (snapshot bookkeeping); it owns no agency table
+#                                only, SELECT on the tables (the snapshot), its own schema
+#                                govsync (snapshot bookkeeping) and EXECUTE on
+#                                pg_log_standby_snapshot(); it owns no agency table
 #
 # Passwords are read from /run/secrets/pg-owner-<source> and /run/secrets/pg-connector-<source>
 # inside psql (never on a command line); $SECRETS_DIR, if set, holds them instead.
@@ -39,5 +40,7 @@ GRANT USAGE ON SCHEMA public TO :"connector";
 GRANT SELECT ON ALL TABLES IN SCHEMA public TO :"connector";
 ALTER DEFAULT PRIVILEGES FOR ROLE :"owner" IN SCHEMA public GRANT SELECT ON TABLES TO :"connector";
 CREATE SCHEMA govsync AUTHORIZATION :"connector";
+-- lets the slot's restart point follow the stream (see connectors/postgres/slot.py)
+GRANT EXECUTE ON FUNCTION pg_log_standby_snapshot() TO :"connector";
 SQL
 done
