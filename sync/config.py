@@ -154,6 +154,14 @@ class ProcessorSettings(KafkaSettings):
     data_dir: Path = Field(default=Path("."), description="Worker state directory")
     batch_size: int = Field(default=2_000, ge=1)
     batch_seconds: float = Field(default=0.1, gt=0)
+    fetch_wait_ms: int = Field(
+        default=100,
+        ge=1,
+        le=1_000,
+        description="Longest time, in milliseconds, the broker holds a fetch of a partition "
+        "with nothing new (the consumer's fetch.wait.max.ms): bounds the latency a quiet "
+        "partition adds; lower means more fetch requests while idle",
+    )
     schemas_dir: Path | None = None
     audit_dsn: str | None = Field(
         default=None,

@@ -330,7 +330,9 @@ def create_service(
     subscription.replica.deleted_keys = deleted_keys
 
     def consumer() -> SubscriptionConsumer:
-        return SubscriptionConsumer(settings.client_config(), settings.group_id, contracts)
+        return SubscriptionConsumer(
+            settings.client_config(), settings.group_id, contracts, settings.fetch_wait_ms
+        )
 
     return SubscriptionService(settings, subscription, consumer, shared.executor, metrics)
 

@@ -33,7 +33,6 @@ from sync.processor.decoding import RawMessage
 
 log = logging.getLogger(__name__)
 
-FETCH_WAIT_MS = 100  # the longest a fetch on an idle partition waits for data
 # librdkafka prefetches up to 64 MiB per consumer by default; a worker hosting 85 agencies
 # would hold a backlog 85 times. A few batches' worth each is enough to keep applying.
 PREFETCH_KIB = 4096
@@ -44,7 +43,16 @@ Partition = tuple[str, int]
 class SubscriptionConsumer:
     """Reads every partition of an agency's topics; commits only what it is told."""
 
-    def __init__(self, kafka: Mapping[str, Any], group_id: str, topics: Iterable[str]) -> None:
+    def __init__(
+        self,
+        kafka: Mapping[str, Any],
+        group_id: str,
+        topics: Iterable[str],
+        fetch_wait_ms: int = 100,
+    ) -> None:
+        """``fetch_wait_ms``: the longest the broker holds a fetch of partitions with nothing
+        new, which a change arriving meanwhile may have to wait out on a broker that does not
+        answer early (GOVSYNC_FETCH_WAIT_MS)."""
         self.group_id = group_id
         self.topics = sorted(topics)
         self._consumer = Consumer(
@@ -54,10 +62,11 @@ class SubscriptionConsumer:
                 "enable.auto.commit": False,
                 "enable.auto.offset.store": False,
                 "auto.offset.reset": "earliest",
-                "fetch.wait.max.ms": FETCH_WAIT_MS,
+                "fetch.wait.max.ms": fetch_wait_ms,
                 "queued.max.messages.kbytes": PREFETCH_KIB,
                 "fetch.max.bytes": PREFETCH_KIB * 1024,
                 "client.id": group_id,
+                "on_commit": self._committed_callback,
             }
         )
         self._assigned: set[Partition] = set()
@@ -157,18 +166,30 @@ class SubscriptionConsumer:
         return batch
 
     def commit(self, next_offsets: Mapping[Partition, int]) -> None:
-        """Commit the next offset to read per partition; returns once the broker stored it."""
+        """Send the next offset to read per partition to the broker, without waiting for it
+        to be stored: the replica recorded them with the batch, and its record is the position
+        of record, so the next batch need not wait for Kafka's fast path. A commit that fails
+        or comes late is logged and changes nothing: whoever reads these partitions next
+        starts from the replica's record where it is further, and replays change nothing."""
         if not next_offsets:
             return
         try:
             self._consumer.commit(
                 offsets=[TopicPartition(t, p, o) for (t, p), o in next_offsets.items()],
-                asynchronous=False,
+                asynchronous=True,
             )
         except KafkaException as exc:
-            # the replica holds the batch and its offsets; whoever reads these partitions
-            # next starts from the replica's record, and replays change nothing
             log.warning("group %s: offset commit failed: %s", self.group_id, exc)
+
+    def _committed_callback(
+        self, error: KafkaError | None, partitions: list[TopicPartition]
+    ) -> None:
+        """The broker's answer to a commit, served by :meth:`read`'s polls."""
+        failed = [tp for tp in partitions if tp.error is not None]
+        if error is not None or failed:
+            log.warning(
+                "group %s: offset commit failed: %s", self.group_id, error or failed[0].error
+            )
 
     def highwater(self, topic: str, partition: int) -> int | None:
         """The partition's end as the last fetch reported it, without asking the broker."""

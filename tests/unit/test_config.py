@@ -63,3 +63,18 @@ def test_the_connectors_longest_idle_wait_is_a_setting(monkeypatch: pytest.Monke
     monkeypatch.setenv("GOVSYNC_MAX_IDLE_WAIT", "0")
     with pytest.raises(ValueError, match="max_idle_wait"):
         ConnectorSettings()  # type: ignore[call-arg]
+
+
+def test_the_processors_fetch_wait_is_a_setting_within_bounds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    env = {**BASE, "GOVSYNC_AGENCY": "gdt", "GOVSYNC_REPLICA_DSN": "x"}
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert ProcessorSettings().fetch_wait_ms == 100  # type: ignore[call-arg]
+    monkeypatch.setenv("GOVSYNC_FETCH_WAIT_MS", "5")
+    assert ProcessorSettings().fetch_wait_ms == 5  # type: ignore[call-arg]
+    for refused in ("0", "-10", "1001", "0.5"):
+        monkeypatch.setenv("GOVSYNC_FETCH_WAIT_MS", refused)
+        with pytest.raises(ValueError, match="fetch_wait_ms"):
+            ProcessorSettings()  # type: ignore[call-arg]
