@@ -56,6 +56,7 @@ def compare(session: Session, jars: Path, args: argparse.Namespace) -> dict[str,
         "changes": args.changes,
         "machine": describe_machine(session.postgres_dsn(), session.broker),
         "versions": {
+            "govsync": _govsync_revision(),
             "debezium": debezium_version(),
             "kafka_connect": connect_version(),
             "java": _java_version(java),
@@ -74,6 +75,19 @@ def compare(session: Session, jars: Path, args: argparse.Namespace) -> dict[str,
     results["machine"]["load_average_end"] = load_average()
     results["duration_s"] = round(time.perf_counter() - clock, 1)
     return results
+
+
+def _govsync_revision() -> str:
+    """The commit of the code measured, ``-dirty`` when its checkout has uncommitted
+    changes."""
+    done = subprocess.run(
+        ["git", "describe", "--always", "--dirty", "--abbrev=7"],
+        cwd=Path(__file__).parent,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    return done.stdout.strip() if done.returncode == 0 else "unknown"
 
 
 def _java_version(java: str) -> str:

@@ -27,7 +27,8 @@ def render(results: Results) -> str:
         "",
         f"Debezium {versions['debezium']} (PostgreSQL connector, pgoutput) in Kafka Connect "
         f"{versions['kafka_connect']} standalone, JSON without schemas, on {versions['java']}; "
-        f"govsync's connector on Python {machine['python']}, Avro with the registry.",
+        f"govsync's connector (commit {versions.get('govsync', 'unknown')}) on Python "
+        f"{machine['python']}, Avro with the registry.",
         "",
         *table(_header(results), _rows(results)),
         *_ratio_lines(results),
