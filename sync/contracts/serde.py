@@ -9,6 +9,12 @@ Encoding, the connector's hot path, writes the envelope in pieces: the rows with
 kept per transaction (only the event's index and the processing time differ between the events
 of a transaction). A row the row writer leaves to fastavro sends the whole envelope through
 fastavro's schemaless writer, which gives the same bytes and refuses what does not fit.
+
+Decoding, the processor's hot path, compares each writer schema with the reader's once per
+schema id. A value written with the reader's own envelope is read by
+:class:`~sync.contracts.envelope_reader.EnvelopeReader` (the rows through fastavro, the rest by
+hand, ``source`` once per transaction), a key of plain fields by hand; anything else goes
+through fastavro's schema resolution.
 """
 
 from __future__ import annotations
@@ -27,6 +33,12 @@ from fastavro.schema import SchemaParseException
 
 from sync import __version__
 from sync.contracts.envelope import envelope_schema
+from sync.contracts.envelope_reader import (
+    EnvelopeReader,
+    SourceFields,
+    plain_record_plan,
+    read_plain_record,
+)
 from sync.contracts.loader import Contract
 from sync.contracts.row_writer import LONG_MAX, LONG_MIN, RowWriter, avro_long, avro_string
 from sync.errors import ContractError, DecodeError
@@ -50,6 +62,7 @@ _UNDECODABLE = (
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _NULL, _SECOND = b"\x00", b"\x02"  # union branches 0 and 1
 _OPS = {op.value: avro_string(op.value) for op in Op}
+_OP_CODES = {op.value: op for op in Op}
 _SOURCE_CACHE_SIZE = 4096  # transactions x tables whose source bytes are kept
 
 SchemaLookup = Callable[[int], Mapping[str, Any]]
@@ -81,6 +94,12 @@ class EventCodec:
         self._value_parsed = fastavro.parse_schema(self.value_schema)
         self._key_parsed = fastavro.parse_schema(contract.key_schema)
         self._writers: dict[int, Any] = {}
+        self._resolutions: dict[tuple[int, str], tuple[Any, Any]] = {}
+        row_parsed: Any = fastavro.parse_schema(dict(contract.row_schema))
+        self._envelope_reader = EnvelopeReader(row_parsed)
+        key_parsed: Any = self._key_parsed
+        self._key_plan = plain_record_plan(key_parsed)
+        self._shared: tuple[Any, ...] = (None,)
         install_avro_readers()  # dates and times beyond Python's range decode as they are carried
         # the row record exactly as fastavro parsed it inside the envelope (the before branch)
         envelope: Any = self._value_parsed
@@ -217,24 +236,58 @@ class EventCodec:
         return "", "the key or the envelope does not fit"
 
     def decode(self, key: bytes | None, value: bytes | None, lookup: SchemaLookup) -> ChangeEvent:
-        """The event in a (key, value) message; writer schemas come from ``lookup(id)``."""
-        record = self._read(value, lookup, self._value_parsed, "value")
+        """The event in a (key, value) message; writer schemas come from ``lookup(id)``. A
+        value written with the reader's own envelope is read by hand (see
+        :mod:`~sync.contracts.envelope_reader`), any other through fastavro's resolution."""
+        schema_id, body = unframe(value)
+        assert value is not None  # unframe refuses None
+        writer, reader = self._resolved(schema_id, lookup, "value")
+        if reader is not None or type(value) is not bytes:
+            record = self._read_body(body, schema_id, writer, reader)
+            return self._decode_resolved(key, record, lookup)
+        try:
+            envelope = self._envelope_reader.read(value, _HEADER.size)
+        except _UNDECODABLE as exc:
+            raise DecodeError(
+                f"Avro value does not decode with schema id {schema_id}: {_brief(exc)}"
+            ) from exc
+        before, after, source, index, op_text, counts = envelope
+        key_record = self._key_of(key, op_text, lookup)
+        try:
+            return self._event(key_record, before, after, source, index, op_text, counts)
+        except _UNDECODABLE as exc:
+            raise DecodeError(f"change event fields out of range: {_brief(exc)}") from exc
+
+    def _decode_resolved(self, key: bytes | None, record: Any, lookup: SchemaLookup) -> ChangeEvent:
+        """The event from a value record fastavro read."""
         if not isinstance(record, dict) or "source" not in record:
             raise DecodeError("the value's schema does not describe a change event")
-        if record.get("op") == Op.TRUNCATE.value:
-            if key is not None:
-                raise DecodeError("a truncate event with a key: it concerns no single row")
-            key_record: Any = {}
-        else:
-            if key is None:
-                raise DecodeError("a change event without a key (only a truncate has none)")
-            key_record = self._read(key, lookup, self._key_parsed, "key")
-            if not isinstance(key_record, dict):
-                raise DecodeError("the key's schema does not describe a record")
+        key_record = self._key_of(key, record.get("op"), lookup)
         try:
             return self._from_record(key_record, record)
         except _UNDECODABLE as exc:
             raise DecodeError(f"change event fields out of range: {_brief(exc)}") from exc
+
+    def _key_of(self, key: bytes | None, op: Any, lookup: SchemaLookup) -> Any:
+        if op == Op.TRUNCATE.value:
+            if key is not None:
+                raise DecodeError("a truncate event with a key: it concerns no single row")
+            return {}
+        if key is None:
+            raise DecodeError("a change event without a key (only a truncate has none)")
+        schema_id, body = unframe(key)
+        writer, reader = self._resolved(schema_id, lookup, "key")
+        if reader is None and self._key_plan is not None and type(key) is bytes:
+            try:
+                return read_plain_record(self._key_plan, key, _HEADER.size)
+            except _UNDECODABLE as exc:
+                raise DecodeError(
+                    f"Avro key does not decode with schema id {schema_id}: {_brief(exc)}"
+                ) from exc
+        key_record = self._read_body(body, schema_id, writer, reader, "key")
+        if not isinstance(key_record, dict):
+            raise DecodeError("the key's schema does not describe a record")
+        return key_record
 
     def schema_ids(self, key: bytes | None, value: bytes | None) -> set[int]:
         """The schema ids a message refers to, to fetch them before decoding (a truncate has
@@ -242,15 +295,27 @@ class EventCodec:
         parts = (value,) if key is None else (key, value)
         return {unframe(part)[0] for part in parts}
 
-    def _read(self, data: bytes | None, lookup: SchemaLookup, reader: Any, part: str) -> Any:
-        schema_id, body = unframe(data)
-        writer = self._writer(schema_id, lookup)
+    def _read_body(
+        self, body: memoryview, schema_id: int, writer: Any, reader: Any, part: str = "value"
+    ) -> Any:
         try:
             return fastavro.schemaless_reader(io.BytesIO(body), writer, reader)
         except _UNDECODABLE as exc:
             raise DecodeError(
                 f"Avro {part} does not decode with schema id {schema_id}: {_brief(exc)}"
             ) from exc
+
+    def _resolved(self, schema_id: int, lookup: SchemaLookup, part: str) -> tuple[Any, Any]:
+        """(parsed writer schema, reader schema) to read ``part`` written with ``schema_id``;
+        the reader is None where it equals the writer (compared once per id, not per message,
+        as fastavro would compare the two whole schemas on every read)."""
+        found = self._resolutions.get((schema_id, part))
+        if found is None:
+            writer = self._writer(schema_id, lookup)
+            reader = self._value_parsed if part == "value" else self._key_parsed
+            found = (writer, None if writer == reader else reader)
+            self._resolutions[(schema_id, part)] = found
+        return found
 
     def _writer(self, schema_id: int, lookup: SchemaLookup) -> Any:
         if schema_id not in self._writers:
@@ -262,6 +327,47 @@ class EventCodec:
                     f"schema id {schema_id} is not a usable Avro schema: {_brief(exc)}"
                 ) from exc
         return self._writers[schema_id]
+
+    def _event(
+        self,
+        key: dict[str, Any],
+        before: dict[str, Any] | None,
+        after: dict[str, Any] | None,
+        source: SourceFields,
+        index: int,
+        op_text: str,
+        counts: dict[str, int] | None,
+    ) -> ChangeEvent:
+        """What :meth:`_from_record` makes of the same fields, with what every event of a
+        transaction shares (its table, commit time and LSN) made once."""
+        op = _OP_CODES.get(op_text)
+        if op is None:
+            raise DecodeError(f"unknown op {op_text!r} in change event")
+        if op is Op.TRUNCATE:
+            if before is not None or after is not None:
+                raise DecodeError("a truncate event with a row image")
+        elif after is None and op is not Op.DELETE:
+            raise DecodeError(f"a {op.name.lower()} event without an after image")
+        shared = self._shared
+        if shared[0] is not source:
+            name, schema, table, txid, lsn, ts_us = source
+            commit_time = _EPOCH + timedelta(microseconds=ts_us)
+            shared = self._shared = (source, TableRef(schema, table), commit_time, Lsn(lsn))
+        position = Position(shared[3], index)
+        name, txid = source[0], source[3]
+        return ChangeEvent(
+            op=op,
+            table=shared[1],
+            key=key,
+            before=before,
+            after=after,
+            position=position,
+            txid=txid or 0,
+            commit_time=shared[2],
+            event_id=ChangeEvent.make_event_id(name, position, None if txid else key),
+            source=name,
+            tx_events=counts or {},
+        )
 
     def _to_record(
         self, event: ChangeEvent, tx_events: Mapping[str, int] | None = None
