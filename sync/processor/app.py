@@ -40,6 +40,7 @@ from sync.kafka.deadletter import DeadLetterPublisher, dead_letter_producer, dea
 from sync.metrics import ProcessorMetrics
 from sync.policy import Projection
 from sync.processor.consumer import SubscriptionConsumer
+from sync.processor.decode_cache import DecodeCache
 from sync.processor.decoding import RawMessage
 from sync.processor.membership import LOCK_CHECK_INTERVAL, MemberLock, MembershipLost
 from sync.processor.schemas import SchemaCache
@@ -53,6 +54,7 @@ LAG_INTERVAL = 5.0  # seconds between lag updates when no batch arrives
 STOP_TIMEOUT = 30.0  # seconds a stopping service waits for its batch in flight
 PARTITIONS_INTERVAL = 30.0  # seconds between looks for partitions the topics gained
 OFFSETS_RETRY_INTERVAL = 1.0  # seconds before asking again for committed offsets Kafka lacked
+DECODE_CACHE_BATCHES = 10  # a worker's agencies share this many batches' decoded events
 
 
 class SubscriptionHost(Service):
@@ -280,12 +282,13 @@ def create_app(settings: ProcessorSettings, registry: CollectorRegistry) -> faus
 @dataclass
 class WorkerResources:
     """What the agencies of one worker share: metrics, one thread per agency for blocking
-    Kafka calls, the registry's schemas and the dead-letter producer."""
+    Kafka calls, the registry's schemas, the dead-letter producer and the decoded events."""
 
     metrics: ProcessorMetrics
     executor: ThreadPoolExecutor
     schemas: SchemaCache
     dead_letters: Producer
+    decoded: DecodeCache | None = None
 
     @classmethod
     def create(
@@ -296,6 +299,7 @@ class WorkerResources:
             ThreadPoolExecutor(agencies + 1, thread_name_prefix="govsync-kafka"),
             SchemaCache(settings.registry_config()),
             dead_letter_producer(settings.client_config()),
+            DecodeCache(DECODE_CACHE_BATCHES * settings.batch_size) if agencies > 1 else None,
         )
 
 
@@ -326,6 +330,7 @@ def create_service(
         audit_dsn=settings.audit_dsn,
         transactions=TransactionHoldback(contracts),
         lock=MemberLock(settings.group_id),
+        decode_cache=shared.decoded,
     )
     subscription.replica.deleted_keys = deleted_keys
 

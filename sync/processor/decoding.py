@@ -24,6 +24,7 @@ from sync.contracts.serde import SchemaLookup
 from sync.errors import Retryable
 from sync.kafka.deadletter import DeadLetter
 from sync.policy import Projection
+from sync.processor.decode_cache import DecodeCache
 from sync.processor.letters import dead_letter
 from sync.replica import Delivery
 from sync.types import ChangeEvent
@@ -54,7 +55,9 @@ class DecodedBatch:
 
 class BatchDecoder:
     """One agency's view of its topics: the contracts' codecs and, under a manifest, the
-    projections (by topic) of what the agency may receive."""
+    projections (by topic) of what the agency may receive. With a ``cache``, the worker's
+    agencies decode each message once between them (see :mod:`~sync.processor.decode_cache`)
+    and each projects it for itself."""
 
     def __init__(
         self,
@@ -62,9 +65,14 @@ class BatchDecoder:
         contracts: Mapping[str, Contract],
         projections: Mapping[str, Projection] | None = None,
         audited: bool = False,
+        cache: DecodeCache | None = None,
     ) -> None:
         self.agency = agency
-        self.codecs = {topic: EventCodec(contract) for topic, contract in contracts.items()}
+        self.cache = cache
+        self.codecs = {
+            topic: EventCodec(contract) if cache is None else cache.codec(contract)
+            for topic, contract in contracts.items()
+        }
         self.subject_fields = {
             topic: subject_fields(c.row_schema, c.key_schema) for topic, c in contracts.items()
         }
@@ -90,7 +98,11 @@ class BatchDecoder:
 
     def _decode_one(self, m: RawMessage, lookup: SchemaLookup, batch: DecodedBatch) -> None:
         try:
-            event = self.codecs[m.topic].decode(m.key, m.value, lookup)
+            codec = self.codecs[m.topic]
+            if self.cache is None:
+                event = codec.decode(m.key, m.value, lookup)
+            else:
+                event = self.cache.decode(m.coordinates, m.key, m.value, codec, lookup)
         except Retryable:
             raise
         except Exception as exc:  # noqa: BLE001 -- whatever the bytes make a decoder raise

@@ -29,6 +29,7 @@ from sync.errors import AuditError, SubscriptionStopped, is_retryable
 from sync.kafka.deadletter import DeadLetter, DeadLetterPublisher
 from sync.metrics import ProcessorMetrics
 from sync.policy import Projection
+from sync.processor.decode_cache import DecodeCache
 from sync.processor.decoding import BatchDecoder, Coordinates, DecodedBatch, RawMessage
 from sync.processor.letters import dead_letter
 from sync.processor.membership import MemberLock
@@ -63,6 +64,7 @@ class Subscription:
         audit_dsn: str | None = None,
         transactions: TransactionHoldback | None = None,
         lock: MemberLock | None = None,
+        decode_cache: DecodeCache | None = None,
     ) -> None:
         self.agency = agency
         # under a manifest the replica holds the projection: allowed fields, transformed
@@ -80,7 +82,9 @@ class Subscription:
         # under a manifest, every applied record is a disclosure with a purpose and a legal
         # basis, appended to the agency's audit chain
         self.audit_dsn = audit_dsn if projections else None
-        self.decoder = BatchDecoder(agency, contracts, projections, self.audit_dsn is not None)
+        self.decoder = BatchDecoder(
+            agency, contracts, projections, self.audit_dsn is not None, decode_cache
+        )
         # the data subjects' restrictions, kept in the audit store, for subscriptions on
         # consent or legitimate interest
         self.restrictions = (
