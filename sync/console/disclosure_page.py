@@ -47,13 +47,19 @@ def disclosures_page(
     return page("Disclosures about a person", "".join(parts), session)
 
 
+def _agency(code: str, names: Mapping[str, str]) -> str:
+    if code not in names:
+        return f"<code>{esc(code)}</code>"
+    return f"{esc(names[code])} (<code>{esc(code)}</code>)"
+
+
 def _answer(personal_id: str, entries: Sequence[Entry], names: Mapping[str, str]) -> str:
     if not entries:
         return f"<p>No disclosure recorded about {esc(personal_id)}.</p>"
     rows = [
         (
             esc(e.recorded_at.strftime("%Y-%m-%d %H:%M:%S %z")),
-            f"{esc(names.get(e.agency, e.agency))} (<code>{esc(e.agency)}</code>)",
+            _agency(e.agency, names),
             esc(e.topic),
             esc(OPS.get(e.op, e.op)),
             esc(", ".join(e.fields)),

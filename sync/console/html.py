@@ -25,6 +25,7 @@ header form { display: inline; }
 header button { background: none; border: 1px solid #fff; border-radius: 3px; cursor: pointer; }
 main { padding: 1rem 1.2rem; }
 h1 { font-size: 1.4rem; }
+caption { text-align: left; padding: .3rem 0; }
 table { border-collapse: collapse; background: #fff; margin-bottom: 1rem; }
 th, td { border: 1px solid #c9ced6; padding: .3rem .5rem; text-align: left; vertical-align: top; }
 th { background: #e8ecf1; }
