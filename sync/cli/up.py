@@ -109,6 +109,12 @@ def _print(description: StackDescription, data_dir: Path, security: KafkaSecurit
         f"registry    {description.registry_url} (every client authenticates; "
         f"user admin, password in {admin})"
     )
+    if description.console_url:
+        passwords = data_dir / "console" / "passwords"
+        console.print(
+            f"console     {description.console_url} (users reviewer and dpo, passwords in "
+            f"{passwords})"
+        )
     for db in description.databases:
         console.print(f"{db.role:<11} {db.agency}: {db.dsn}")
     console.print(f"stack.json  {data_dir / 'stack.json'}")

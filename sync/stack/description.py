@@ -47,6 +47,7 @@ class StackDescription:
     broker: str = "tansu"  # or "kafka": the three-node Apache Kafka cluster
     manifest: str | None = None  # the federation manifest the processors apply
     hash_keys_file: str | None = None  # secrets of its keyed hashes (verify needs them)
+    console_url: str | None = None  # the web console, when the stack runs one
     version: int = 1
 
     def database(self, agency: str, role: str) -> DatabaseEntry:

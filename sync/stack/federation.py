@@ -32,6 +32,7 @@ from sync.policy import FEDERATION_FILE, load_manifest
 from sync.replica import deletes_key_name
 from sync.stack.audit_setup import prepare_audit
 from sync.stack.broker import Broker, EmbeddedBroker
+from sync.stack.console_users import prepare_console_users
 from sync.stack.demo import load_demo, sources
 from sync.stack.description import DatabaseEntry, StackDescription
 from sync.stack.kafka import KafkaCluster
@@ -39,9 +40,15 @@ from sync.stack.kafka.acls import connector_user, federation_acls, processor_use
 from sync.stack.kafka.security import KafkaSecurity
 from sync.stack.ports import free_port
 from sync.stack.postgres import EmbeddedPostgres
-from sync.stack.registry_users import RegistryUsers, prepare_registry_users
+from sync.stack.registry_users import CONSOLE, RegistryUsers, prepare_registry_users
 from sync.stack.s3 import EmbeddedS3
-from sync.stack.specs import KafkaEndpoints, connector_spec, processor_spec, registry_spec
+from sync.stack.specs import (
+    KafkaEndpoints,
+    connector_spec,
+    console_spec,
+    processor_spec,
+    registry_spec,
+)
 from sync.stack.supervisor import ProcessSpec, Supervisor
 
 log = logging.getLogger(__name__)
@@ -74,6 +81,7 @@ class EmbeddedFederation:
     postgres: EmbeddedPostgres = field(init=False)
     broker: Broker = field(init=False)
     registry_url: str = field(init=False, default="")
+    console_url: str | None = field(init=False, default=None)
     registry_users: RegistryUsers = field(init=False)
     description: StackDescription | None = field(init=False, default=None)
     # source agency -> the entities its database publishes (from the contracts)
@@ -205,6 +213,7 @@ class EmbeddedFederation:
                 if self.security is not None:  # the lag of its group, asked as the admin
                     spec.drained = self._drained(agency, subscribed)
                 self.supervisor.start(spec)
+            self._start_console(audit.reader_dsn)
         self._ready = True
         self._describe()
         assert self.description is not None
@@ -285,6 +294,20 @@ class EmbeddedFederation:
         spec, self.registry_url = registry_spec(self.postgres.dsn(REGISTRY_DB), self.logs, users)
         self.supervisor.start(spec)
 
+    def _start_console(self, audit_reader_dsn: str) -> None:
+        """The web console, reading the registry as its own user and the audit as the data
+        protection officer's reader role; its users' passwords are in DIR/console/passwords."""
+        users = prepare_console_users(self.options.data_dir / "console")
+        spec, self.console_url = console_spec(
+            self.registry_url,
+            users.users_file,
+            self.logs,
+            manifest=FEDERATION_FILE,
+            audit_dsn=audit_reader_dsn,
+        )
+        spec.env |= self.registry_users.env(CONSOLE)
+        self.supervisor.start(spec)
+
     def _load_demo(self) -> None:
         contracts = load_contracts().values()
         for agency, entities in self.sources.items():
@@ -319,6 +342,7 @@ class EmbeddedFederation:
             broker=self.options.broker,
             manifest=str(FEDERATION_FILE),
             hash_keys_file=str(self.hash_keys_file),
+            console_url=self.console_url,
         )
         self.description.write(self.options.data_dir)
 

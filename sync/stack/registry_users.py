@@ -2,7 +2,8 @@
 
 Users are named as on the secure Kafka cluster (:mod:`sync.stack.kafka.acls`). A connector
 is ``reviewer=<source>.`` (it registers and reviews its own source's subjects and no
-other), a processor ``readonly``, and ``admin`` is the operator's. Passwords are made once per
+other), a processor ``readonly``, the web console ``readonly`` as ``console``, and ``admin``
+is the operator's. Passwords are made once per
 data directory (``registry/passwords/<user>``, readable by their owner only) and kept across
 restarts; the users file the registry reads is written from them on every start.
 """
@@ -18,6 +19,7 @@ from sync.stack.kafka.acls import connector_user, processor_user
 from sync.stack.kafka.security import write_private
 
 ADMIN = "admin"
+CONSOLE = "console"
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,7 @@ def prepare_registry_users(
     roles = {ADMIN: "admin"}
     roles |= {connector_user(s): f"reviewer={s}." for s in sources}
     roles |= {processor_user(a): "readonly" for a in subscribers}
+    roles[CONSOLE] = "readonly"
     (directory / "passwords").mkdir(parents=True, exist_ok=True, mode=0o700)
     lines = []
     for user, role in roles.items():

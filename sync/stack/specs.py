@@ -171,6 +171,37 @@ def registry_spec(
     return spec, url
 
 
+def console_spec(
+    registry_url: str,
+    users_file: Path,
+    logs: Path,
+    *,
+    manifest: Path | None = None,
+    audit_dsn: str = "",
+) -> tuple[ProcessSpec, str]:
+    """The web console's spec and its URL; the caller adds its registry credentials."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {
+        "GOVSYNC_REGISTRY_URL": registry_url,
+        "GOVSYNC_HOST": "127.0.0.1",
+        "GOVSYNC_PORT": str(port),
+        "GOVSYNC_CONSOLE_USERS": str(users_file),
+        "GOVSYNC_AUDIT_DSN": audit_dsn,
+    }
+    if manifest is not None:
+        env["GOVSYNC_MANIFEST"] = str(manifest)
+    spec = ProcessSpec(
+        name="console",
+        role="console",
+        argv=govsync_command("console"),
+        log_path=logs / "console.log",
+        env=env,
+        ready=lambda: http_ok(f"{url}/login"),
+    )
+    return spec, url
+
+
 def http_ok(url: str) -> bool:
     with urllib.request.urlopen(url, timeout=2) as response:
         return bool(response.status == 200)

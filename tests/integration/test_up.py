@@ -17,6 +17,7 @@ from sync.stack.description import StackDescription
 from sync.stack.ports import wait_until
 from sync.stack.providers import broker_from_environment
 from tests.fixtures.registry import http
+from tests.integration.test_console import Browser
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -80,6 +81,23 @@ def stop(up: subprocess.Popen[bytes], pids: list[int]) -> None:
     assert alive == [], "govsync up leaves no process behind"
 
 
+def console_reads_registry_and_audit(stack: StackDescription, data_dir: Path, source: str) -> None:
+    """The console stack.json names logs in its dpo (password in DIR/console/passwords),
+    lists the registry's subjects and answers about a demo citizen from the audit."""
+    assert stack.console_url and stack.process("console").role == "console"
+    browser = Browser(stack.console_url)
+    assert browser.send("/subjects").location == "/login"
+    password = (data_dir / "console" / "passwords" / "dpo").read_text().strip()
+    assert browser.log_in("dpo", password).location == "/disclosures"
+    assert "population.citizen-value" in browser.send("/subjects").text
+    with psycopg.connect(source) as conn:
+        row = conn.execute("SELECT min(personal_id) FROM citizen").fetchone()
+    assert row is not None and row[0]
+    token = browser.form_token(browser.send("/disclosures").text)
+    answer = browser.send("/disclosures", {"personal_id": row[0], "form_token": token})
+    assert answer.status == 200 and "Vietnam Social Security" in answer.text
+
+
 def test_up_runs_supervises_stops_and_resumes(server_dir: Path) -> None:
     data_dir = server_dir / "federation"
     up = start_up(data_dir)
@@ -110,6 +128,7 @@ def test_up_runs_supervises_stops_and_resumes(server_dir: Path) -> None:
             180,
             "the demo citizens in the replica",
         )
+        console_reads_registry_and_audit(stack, data_dir, source)
 
         processor = stack.process("processor-vss")
         os.kill(processor.pid, signal.SIGKILL)

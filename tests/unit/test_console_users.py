@@ -113,3 +113,24 @@ def test_a_form_token_is_the_sessions_own() -> None:
     assert one.form_token_matches(one.form_token)
     assert not one.form_token_matches(other.form_token)
     assert not one.form_token_matches("")
+
+
+def test_the_embedded_stacks_console_users_keep_their_passwords_and_store_only_hashes(
+    tmp_path: Path,
+) -> None:
+    from sync.stack.console_users import prepare_console_users
+
+    files = prepare_console_users(tmp_path / "console")
+    passwords = {u: files.password_file(u).read_text().strip() for u in ("reviewer", "dpo")}
+    assert files.password_file("dpo").stat().st_mode & 0o777 == 0o600
+    assert files.users_file.stat().st_mode & 0o777 == 0o600
+    again = prepare_console_users(tmp_path / "console")  # a restart on the same directory
+    assert {u: again.password_file(u).read_text().strip() for u in passwords} == passwords
+    text = again.users_file.read_text()
+    assert not any(p in text for p in passwords.values())
+    users = read_users(again.users_file)
+    dpo = users.authenticate("dpo", passwords["dpo"])
+    reviewer = users.authenticate("reviewer", passwords["reviewer"])
+    assert dpo is not None and dpo.role is Role.DPO
+    assert reviewer is not None and reviewer.role is Role.REVIEWER
+    assert users.authenticate("dpo", passwords["reviewer"]) is None
