@@ -1,17 +1,16 @@
 """What a registered schema says about each field, for people: the row record of a subject's
 schema (a value subject holds the change envelope, whose ``before`` and ``after`` carry the
 row; a key subject is the row's key), its fields' types, docs, classifications and
-``govsync.subject`` marks, and which row field each change of a diff touches."""
+``govsync.subject`` marks."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from sync.contracts.attributes import SUBJECT_ATTRIBUTE
-from sync.contracts.diff import Change
 
 ENVELOPE_ROW = ("before", "after")
 _SUFFIXES = ("-value", "-key")
@@ -98,22 +97,3 @@ def type_text(avro_type: Any) -> str:
             return f"{kind} {avro_type.get('name', '')}"
         return type_text(kind)
     return str(avro_type)
-
-
-def changed_fields(changes: Iterable[Change], envelope: bool) -> dict[str, list[Change]]:
-    """Row field name -> the changes that touch it (a change inside an envelope names the
-    field under ``before.`` and ``after.``; each is kept once). Changes to the envelope itself
-    or to the record as a whole are left out."""
-    out: dict[str, list[Change]] = {}
-    for change in changes:
-        parts = change.path.split(".")
-        if envelope:
-            if len(parts) < 2 or parts[0] not in ENVELOPE_ROW:
-                continue
-            parts = parts[1:]
-        if not parts[0]:
-            continue
-        seen = out.setdefault(parts[0], [])
-        if all((c.kind, c.message) != (change.kind, change.message) for c in seen):
-            seen.append(change)
-    return out

@@ -1,22 +1,22 @@
 """A side-by-side diff of two versions of a subject with the house review: the changes
 (:func:`sync.contracts.diff.diff`), a verdict per compatibility level
 (:func:`sync.contracts.verdicts.verdicts`), and for each changed field the subscriptions of
-the federation manifest that receive it."""
+the federation manifest that receive it (:func:`sync.policy.affected.reach`)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sync.console.fields import FieldInfo, changed_fields, fields_of, is_envelope, topic_of
+from sync.console.fields import FieldInfo, fields_of, topic_of
 from sync.console.html import esc, page, table
-from sync.console.impact import Receipt, receipts
 from sync.console.schema_pages import FIELD_HEADINGS, field_cells, subject_url, version_url
 from sync.console.sessions import Session
 from sync.contracts.diff import Change, diff
 from sync.contracts.review import RegisteredVersion
 from sync.contracts.verdicts import Verdict, verdicts
 from sync.policy import Manifest
+from sync.policy.affected import Reach, reach
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,7 +27,9 @@ class Review:
     changes: list[Change]
     verdicts: list[Verdict]
     configured: str
-    receipts: dict[str, list[Receipt]]  # changed row field -> who receives it
+    topic: str
+    manifest: Manifest | None
+    reaches: list[Reach]  # each changed row field and who receives it
 
 
 def review_versions(
@@ -47,7 +49,8 @@ def review_versions(
     earlier = [(v.version, v.parsed.schema) for v in history if v.version <= old and v is not after]
     changes = diff(before.schema, after.schema)
     topic = topic_of(subject, topic_prefix)
-    touched = changed_fields(changes, is_envelope(after.schema) or is_envelope(before.schema))
+    names = {f.name for f in (*fields_of(before.schema), *fields_of(after.schema))}
+    reaches = reach(manifest, topic, names, changes) if manifest is not None and topic else []
     return Review(
         subject=subject,
         old=before,
@@ -55,10 +58,9 @@ def review_versions(
         changes=changes,
         verdicts=verdicts(after.parsed.schema, earlier),
         configured=configured,
-        receipts={
-            name: receipts(manifest, topic, name) if manifest is not None and topic else []
-            for name in touched
-        },
+        topic=topic,
+        manifest=manifest,
+        reaches=reaches,
     )
 
 
@@ -73,7 +75,7 @@ def review_page(review: Review, session: Session) -> str:
         "<h2>Changes</h2>",
         _changes(review.changes),
         "<h2>Who receives each changed field</h2>",
-        _receipts(review.receipts),
+        _reaches(review),
         "<h2>Side by side</h2>",
         side_by_side(fields_of(review.old.schema), fields_of(review.new.schema), old, new),
     ]
@@ -102,26 +104,23 @@ def _changes(changes: Sequence[Change]) -> str:
     return table(("where", "kind", "change"), rows)
 
 
-def _receipts(by_field: Mapping[str, Sequence[Receipt]]) -> str:
-    if not by_field:
+def _reaches(review: Review) -> str:
+    manifest = review.manifest
+    if manifest is None or not review.topic:
+        return "<p>No federation manifest for this subject's topic: who receives it is unknown.</p>"
+    if not review.reaches:
         return "<p>No row field changed.</p>"
+    names = {a.code: a.name for a in manifest.agencies}
     rows = []
-    for name, found in by_field.items():
-        if not found:
-            rows.append((f"<code>{esc(name)}</code>", "no subscription", "", "", "", ""))
-        for r in found:
-            rows.append(
-                (
-                    f"<code>{esc(name)}</code>",
-                    f"{esc(r.agency_name)} (<code>{esc(r.agency)}</code>)",
-                    esc(r.topic),
-                    esc(r.how),
-                    esc(r.purpose),
-                    esc(r.legal_basis),
-                )
-            )
-    headings = ("field", "agency", "subscription", "receives it", "purpose", "legal basis")
-    return table(headings, rows)
+    for found in review.reaches:
+        field = f"<code>{esc(found.field)}</code>"
+        if not found.receivers:
+            rows.append((field, "no subscription", "", "", ""))
+        for r in found.receivers:
+            basis = manifest.subscription(r.agency, review.topic).legal_basis
+            agency = f"{esc(names.get(r.agency, r.agency))} (<code>{esc(r.agency)}</code>)"
+            rows.append((field, agency, esc(r.how), esc(r.purpose), esc(basis)))
+    return table(("field", "agency", "how", "purpose", "legal basis"), rows)
 
 
 def side_by_side(

@@ -13,7 +13,7 @@ import pytest
 
 from sync.audit.chain import Entry
 from sync.console.disclosure_page import disclosures_page
-from sync.console.fields import changed_fields, fields_of, topic_of, type_text
+from sync.console.fields import fields_of, topic_of, type_text
 from sync.console.review_page import review_page, review_versions, side_by_side
 from sync.console.schema_pages import SubjectSummary, subject_page, subjects_page
 from sync.console.sessions import Session
@@ -22,7 +22,7 @@ from sync.contracts import load_contracts
 from sync.contracts.compatibility import Level, parse
 from sync.contracts.envelope import envelope_schema
 from sync.contracts.review import RegisteredVersion
-from sync.policy import FEDERATION_FILE, Year, load_manifest
+from sync.policy import FEDERATION_FILE, load_manifest
 
 SUBJECT = "population.citizen-value"
 DPO = Session("minh", Role.DPO, "form-token", 0.0, 0.0)
@@ -93,19 +93,20 @@ def test_a_review_gives_a_verdict_per_level_and_who_receives_each_changed_field(
     assert verdicts[Level.FORWARD].compatible and verdicts[Level.NONE].compatible
     assert not verdicts[Level.FULL_TRANSITIVE].compatible
 
-    assert set(review.receipts) == {"nickname", "date_of_birth"}
-    assert review.receipts["nickname"] == []  # no subscription lists a new field yet
-    by_agency = {r.agency: r for r in review.receipts["date_of_birth"]}
+    reaches = {r.field: r for r in review.reaches}
+    assert set(reaches) == {"nickname", "date_of_birth"}
+    assert reaches["nickname"].receivers == ()  # no subscription lists a new field yet
+    by_agency = {r.agency: r for r in reaches["date_of_birth"].receivers}
     assert set(by_agency) == {"gdt", "vss", "gso", "hanoi", "hcmc"}
-    assert by_agency["gso"].how == Year(kind="year").describe()
-    assert by_agency["hanoi"].how == "in clear"
-    assert by_agency["hanoi"].legal_basis.startswith("public_duty")
+    assert by_agency["gso"].how == "receives as its year"
 
     text = review_page(review, REVIEWER)
     assert "refused" in text and "accepted" in text
     assert "<strong>FULL_TRANSITIVE</strong> (this subject's level)" in text
     assert "&lt;b&gt;Nickname&lt;/b&gt;" in text and "<b>Nickname</b>" not in text
     assert "no subscription" in text and "Statistics office" in text
+    hanoi_row = text.split("(<code>hanoi</code>)")[1].split("</tr>")[0]
+    assert "receives" in hanoi_row and "public_duty: " in hanoi_row  # the legal basis too
 
 
 def test_with_a_default_every_level_accepts_and_transitive_levels_see_every_version(
@@ -118,7 +119,8 @@ def test_with_a_default_every_level_accepts_and_transitive_levels_see_every_vers
     history = [version(3, v3), version(2, v2), version(1, citizen)]
     review = review_versions(SUBJECT, history, 2, 3, "BACKWARD", None)
     assert all(not v.compatible for v in review.verdicts if v.level is not Level.NONE)
-    assert review.receipts == {"nickname": [], "sex": []}  # no manifest: nobody known
+    assert review.reaches == []  # no manifest: who receives a field is not known
+    assert "who receives it is unknown" in review_page(review, REVIEWER)
     with pytest.raises(KeyError):
         review_versions(SUBJECT, history, 1, 4, "BACKWARD", None)
 
@@ -138,20 +140,6 @@ def test_side_by_side_aligns_fields_by_name_and_marks_what_changed(
     assert by_field["full_name"].startswith(">")
     assert by_field["full_name"].count("<code>full_name</code>") == 2
     assert by_field["nickname"].count("<code>nickname</code>") == 1
-
-
-def test_changed_fields_are_the_row_fields_of_an_envelope_each_change_once() -> None:
-    from sync.contracts.diff import Change, Kind
-
-    changes = [
-        Change(Kind.DOC_CHANGED, "before.full_name", "doc changed"),
-        Change(Kind.DOC_CHANGED, "after.full_name", "doc changed"),
-        Change(Kind.PROPERTY_CHANGED, "source.lsn", "x"),
-        Change(Kind.DOC_CHANGED, "before", "record doc"),
-    ]
-    touched = changed_fields(changes, envelope=True)
-    assert list(touched) == ["full_name"] and len(touched["full_name"]) == 1
-    assert list(changed_fields([Change(Kind.DOC_CHANGED, "id", "d")], envelope=False)) == ["id"]
 
 
 def test_subject_pages_link_versions_and_offer_a_comparison(citizen: dict[str, Any]) -> None:
