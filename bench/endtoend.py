@@ -4,8 +4,9 @@ then the connector and a processor run as real processes until the replica holds
 - snapshot: the rows are in the table before the slot exists, so the connector's snapshot
   carries them;
 - streaming: the connector first runs on the empty table (slot created, empty snapshot done) and
-  is stopped; the rows are then inserted in 1,000-row transactions, so they reach the replica
-  through the replication slot.
+  is stopped; N changes are then committed in transactions of 1,000 that insert, update, delete
+  and re-key citizens (see ``bench.workload``), so they reach the replica through the
+  replication slot. Rates count source changes; a key change is one change and two events.
 """
 
 from __future__ import annotations
@@ -20,16 +21,17 @@ import psycopg
 
 from bench.convergence import Convergence, Watch, converge
 from bench.data import insert_rows, prepare_source
-from bench.session import Session
+from bench.session import BenchError, Session
 from bench.sizes import Sizes
 from bench.timing import Figure, timed
+from bench.workload import Streamed, count_rekeyed, stream_mixed
 from sync.stack.status import scrape
 from sync.stack.supervisor import Managed
 
 log = logging.getLogger(__name__)
 
 AGENCY = "vss"
-STREAM_ROWS_PER_TXN = 1_000
+STREAM_ROWS_PER_TXN = 1_000  # inserts-only streams (the Debezium comparison's)
 LOAD_ROWS_PER_TXN = 100_000
 PRODUCED = "govsync_connector_events_produced_total"
 ASSIGNED = re.compile(r"reads [1-9][0-9]* partitions")  # the processor once it holds partitions
@@ -68,34 +70,63 @@ def streaming_backlog(session: Session, sizes: Sizes) -> tuple[Figure, Pipeline]
     _wait_snapshot_done(source, f"bench_{phase}", session)
     session.stop(first)
     with psycopg.connect(source, autocommit=True) as conn:
-        load_s = timed(lambda: insert_rows(conn, session.contract, 0, n, STREAM_ROWS_PER_TXN))[1]
-    log.info("streaming backlog: %d rows committed after the slot in %.1f s", n, load_s)
+        streamed, load_s = timed(lambda: stream_mixed(conn, session.contract, n))
+    log.info("streaming backlog: %s committed after the slot in %.1f s", streamed, load_s)
     processor = session.start_processor(phase, AGENCY, replica)
     wait_assigned(processor, session)
-    figure, connector = _run(session, phase, source, replica, sizes)
+    figure, connector = _run(session, phase, source, replica, sizes, streamed)
+    rekeyed = count_rekeyed(replica, session.contract)
+    if rekeyed != streamed.key_changes:
+        raise BenchError(f"the replica holds {rekeyed} re-keyed rows, not {streamed.key_changes}")
     pipeline = Pipeline(phase, source, replica, connector, processor)
     return {**figure, "load_seconds": round(load_s, 2)}, pipeline
 
 
 def _run(
-    session: Session, phase: str, source: str, replica: str, sizes: Sizes
+    session: Session,
+    phase: str,
+    source: str,
+    replica: str,
+    sizes: Sizes,
+    streamed: Streamed | None = None,
 ) -> tuple[Figure, Managed]:
     """Start the connector (the processor already runs and holds its partitions) and wait
-    for the replica."""
+    for the replica: for the backlog's rows, or the rows ``streamed`` left."""
     started = time.perf_counter()
     connector = session.start_connector(phase, source)
     url = connector.spec.metrics_url
     assert url is not None
     progress = {"produced": lambda: int(metric_total(url, PRODUCED))}
-    figure = wait_replicas(session, [(AGENCY, replica)], sizes, started, progress).summary()
+    target = streamed.rows if streamed else None
+    converged = wait_replicas(session, [(AGENCY, replica)], sizes, started, progress, target)
+    figure = converged.summary()
+    if streamed is not None:
+        figure |= _per_change(converged, streamed)
     log.info(
-        "%s backlog: %d rows in %.1f s (%.0f rows/s)",
+        "%s backlog: %d changes in %.1f s (%.0f changes/s)",
         phase,
-        sizes.backlog,
+        figure.get("changes", sizes.backlog),
         figure["seconds"],
         figure["rate"],
     )
     return figure, connector
+
+
+def _per_change(converged: Convergence, streamed: Streamed) -> Figure:
+    """Rates per source change rather than per replica row, and when every event was
+    produced."""
+    assert converged.done_at is not None
+    drain = converged.done_at - (converged.first_row_at or 0.0)
+    produced = converged.progress.get("produced", [])
+    return {
+        "changes": streamed.changes,
+        "workload": streamed.summary(),
+        "rate": streamed.changes / converged.done_at,
+        "drain_rate": streamed.changes / drain if drain > 0 else None,
+        "progress_done_s": {
+            "produced": next((t for t, v in produced if v >= streamed.events), None)
+        },
+    }
 
 
 def wait_replicas(

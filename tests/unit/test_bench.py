@@ -158,11 +158,14 @@ def latency_step(fast: bool) -> dict[str, Any]:
         "rows": 10_000,
         "seconds": 10.0,
         "observed": 10_000,
-        "p50": 0.12 if fast else 0.6,
-        "p95": 0.2 if fast else 0.9,
-        "p99": 0.3 if fast else 0.99,
-        "at_most_500ms": 0.999 if fast else 0.4,
-        "to_broker": {"p50": 0.08, "p95": 0.1, "p99": 0.15},
+        "p50": 0.04 if fast else 0.6,
+        "p95": 0.07 if fast else 0.9,
+        "p99": 0.09 if fast else 0.99,
+        "at_most_100ms": 0.995 if fast else 0.3,
+        "at_most_500ms": 1.0 if fast else 0.4,
+        "to_broker": {"p50": 0.03, "p95": 0.05, "p99": 0.06}
+        if fast
+        else {"p50": 0.08, "p99": 0.15},
         "cpu_seconds": {"processor": 2.0},
     }
 
@@ -253,7 +256,9 @@ def test_report_renders_every_section_from_the_results() -> None:
         assert heading in text
     assert "| ≥ 20,000 changes/s end to end (snapshot) | 4,000 changes/s | **missed** |" in text
     assert "Lowest raw ceiling: pgoutput_decode stage, 25,000/s." in text
-    assert "| 1,000 | 999 | 10 | 10,000 | 600 ms | 900 ms | 990 ms | 40.00% | 80 ms |" in text
+    assert (
+        "| 1,000 | 999 | 10 | 10,000 | 600 ms | 900 ms | 990 ms | 30.00% | 40.00% | 80 ms |" in text
+    )
     assert "![throughput, convergence and latency](plot.png)" in text
     assert "these figures are noisy" in text  # load average 2.0 at the end
     assert "| processor | 200 | 150 |" in text
@@ -264,7 +269,7 @@ def test_report_without_optional_sections() -> None:
     del data["baseline"], data["solo"], data["subscribers"], data["latency"]
     text = render(data)
     assert "Not measured." in text
-    assert "| p99 < 500 ms at 1,000 changes/s | not measured | not measured |" in text
+    assert "| p99 < 100 ms at 1,000 changes/s | not measured | not measured |" in text
     assert "## Plot" not in text
     assert "noisy" in text
 
@@ -295,8 +300,8 @@ def test_brokers_side_by_side_each_against_its_own_ceilings() -> None:
         "| broker cores, snapshot drain | 0.20 | 0.20 |",  # 0.3 CPU seconds in 1.5 s
         "| all processes' cores, snapshot drain | 1.20 | 1.20 |",
         "| broker cores, streaming drain | - | - |",  # not sampled in that run
-        "| latency at 1,000/s, p50 / p95 / p99 | 120 ms / 200 ms / 300 ms | - |",
-        "| latency at 1,000/s to the broker, p50 / p99 | 80 ms / 150 ms | - |",
+        "| latency at 1,000/s, p50 / p95 / p99 | 40 ms / 70 ms / 90 ms | - |",
+        "| latency at 1,000/s to the broker, p50 / p99 | 30 ms / 60 ms | - |",
         "| broker peak RSS / PSS, MiB | 300 / 280 | 300 / 280 |",
     ):
         assert row in lines
