@@ -1,12 +1,14 @@
 """Reading the change-event envelope by hand, when the writer's schema is the reader's own.
 
 fastavro reads a whole envelope as nested dicts, and the processor only wants the rows, a few
-``source`` fields, the op and the transaction's counts. Here the rows go through fastavro (their
-logical types and govsync's far dates are fastavro's business), and the rest of the envelope is
-read field by field. ``source`` and ``event_counts`` are the same bytes for every event of a
-transaction in one table, so each is decoded once: the bytes read last are kept, and a message
-whose bytes at that place start with them holds the same values (Avro's binary encoding of a
-record is self-delimiting, so a prefix that decodes as a whole record is that record).
+``source`` fields, the op and the transaction's counts. Here the envelope is read field by
+field; so are rows of strings, ints and longs (the logical types' values through fastavro's own
+readers, with govsync's far dates), and any other row goes through fastavro.
+
+``source`` and ``event_counts`` are the same bytes for every event of a transaction in one
+table, so each is decoded once: the bytes read last are kept, and a message whose bytes at that
+place start with them holds the same values (Avro's binary encoding of a record is
+self-delimiting, so a prefix that decodes as a whole record is that record).
 
 Only valid for a writer schema equal to :func:`~sync.contracts.envelope.envelope_schema` of the
 reader's contract: any other writer is read by fastavro with schema resolution. Malformed bytes
@@ -17,10 +19,11 @@ codec turns into a :class:`~sync.errors.DecodeError`.
 from __future__ import annotations
 
 import io
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import fastavro
+from fastavro.read import LOGICAL_READERS
 
 # name, schema, table, txId, lsn, ts_us: what a change event takes from ``source``
 SourceFields = tuple[str, str, str, int | None, int, int]
@@ -77,17 +80,69 @@ def _read_counts(data: bytes, pos: int) -> tuple[dict[str, int], int]:
     return counts, pos
 
 
+# how a row field is read by hand: name, "string" or "long" (Avro int or long alike), nullable
+# (the union ["null", type]), and the logical type's reader fastavro would call, if any
+_FieldPlan = tuple[str, str, bool, Callable[[Any, Any, Any], Any] | None, Any]
+
+
+def row_plan(row: Mapping[str, Any]) -> tuple[_FieldPlan, ...] | None:
+    """How to read a row whose fields are all strings, ints or longs (nullable or not, with a
+    logical type or not) by hand; None for any other row, which fastavro reads. The logical
+    types' readers are fastavro's own (with govsync's far dates installed), so a value reads
+    exactly as fastavro reads it."""
+    plan = []
+    for field in row["fields"]:
+        kind, nullable = field["type"], False
+        if isinstance(kind, list):
+            if len(kind) != 2 or kind[0] != "null":
+                return None
+            kind, nullable = kind[1], True
+        schema, logical = kind, None
+        if isinstance(kind, dict):
+            kind = kind.get("type")
+            if "logicalType" in schema:
+                logical = LOGICAL_READERS.get(f"{kind}-{schema['logicalType']}")
+        if kind not in _PLAIN:
+            return None
+        plan.append(
+            (field["name"], "string" if kind == "string" else "long", nullable, logical, schema)
+        )
+    return tuple(plan)
+
+
+def _read_planned(
+    plan: tuple[_FieldPlan, ...], data: bytes, pos: int
+) -> tuple[dict[str, Any], int]:
+    row: dict[str, Any] = {}
+    for name, kind, nullable, logical, schema in plan:
+        if nullable:
+            branch, pos = read_long(data, pos)
+            if branch == 0:
+                row[name] = None
+                continue
+            if branch != 1:
+                raise IndexError(f"union branch {branch} of a nullable field")
+        value: Any
+        if kind == "string":
+            value, pos = read_string(data, pos)
+        else:
+            value, pos = read_long(data, pos)
+        row[name] = value if logical is None else logical(value, schema, None)
+    return row, pos
+
+
 class EnvelopeReader:
-    """Reads envelopes of one contract: ``row`` is the contract's row schema, parsed."""
+    """Reads envelopes of one contract: ``row`` is the contract's row schema, parsed (with
+    govsync's readers of far dates installed first)."""
 
     def __init__(self, row: Mapping[str, Any]) -> None:
         self._row = row
+        self._plan = row_plan(row)
         self._source: tuple[bytes, SourceFields] = (b"", ("", "", "", None, 0, 0))
         self._counts: tuple[bytes, dict[str, int]] = (b"", {})
 
     def read(self, data: bytes, pos: int) -> Envelope:
         """The envelope whose Avro body starts at ``pos`` of ``data``."""
-        stream: io.BytesIO | None = None
         rows: list[dict[str, Any] | None] = []
         for _ in range(2):  # before, after
             branch, pos = read_long(data, pos)
@@ -96,11 +151,8 @@ class EnvelopeReader:
                 continue
             if branch != 1:
                 raise IndexError(f"union branch {branch} of a row image")
-            if stream is None:
-                stream = io.BytesIO(data)
-            stream.seek(pos)
-            rows.append(fastavro.schemaless_reader(stream, self._row))  # type: ignore[arg-type]
-            pos = stream.tell()
+            row, pos = self.read_row(data, pos)
+            rows.append(row)
         source, pos = self._read_source(data, pos)
         index, pos = read_long(data, pos)
         op, pos = read_string(data, pos)
@@ -115,6 +167,15 @@ class EnvelopeReader:
         elif branch != 0:
             raise IndexError(f"union branch {branch} of the transaction block")
         return rows[0], rows[1], source, index, op, counts
+
+    def read_row(self, data: bytes, pos: int) -> tuple[dict[str, Any], int]:
+        """The row record at ``pos``: (row, position after it)."""
+        if self._plan is not None:
+            return _read_planned(self._plan, data, pos)
+        stream = io.BytesIO(data)
+        stream.seek(pos)
+        row = fastavro.schemaless_reader(stream, self._row)  # type: ignore[arg-type]
+        return row, stream.tell()  # type: ignore[return-value]
 
     def _read_source(self, data: bytes, pos: int) -> tuple[SourceFields, int]:
         """``source`` up to ``event_index``, decoded once per transaction and table."""

@@ -95,12 +95,12 @@ class EventCodec:
         self._key_parsed = fastavro.parse_schema(contract.key_schema)
         self._writers: dict[int, Any] = {}
         self._resolutions: dict[tuple[int, str], tuple[Any, Any]] = {}
+        install_avro_readers()  # dates and times beyond Python's range decode as they are carried
         row_parsed: Any = fastavro.parse_schema(dict(contract.row_schema))
         self._envelope_reader = EnvelopeReader(row_parsed)
         key_parsed: Any = self._key_parsed
         self._key_plan = plain_record_plan(key_parsed)
         self._shared: tuple[Any, ...] = (None,)
-        install_avro_readers()  # dates and times beyond Python's range decode as they are carried
         # the row record exactly as fastavro parsed it inside the envelope (the before branch)
         envelope: Any = self._value_parsed
         self._row_writer = RowWriter(envelope["fields"][0]["type"][1])
