@@ -178,8 +178,12 @@ def _wait_snapshot_done(dsn: str, slot: str, session: Session, timeout: float = 
         session.check_alive()
         try:
             with psycopg.connect(dsn, autocommit=True) as conn:
+                # done, not merely requested: a connector stopped before its empty snapshot
+                # is done snapshots the backlog on its next start, then streams it as well
                 row = conn.execute(
-                    "SELECT count(*) FROM govsync.snapshot_state WHERE slot_name = %s", (slot,)
+                    "SELECT count(*) FROM govsync.snapshot_state "
+                    "WHERE slot_name = %s AND status = 'done'",
+                    (slot,),
                 ).fetchone()
             if row and int(str(row[0])) > 0:
                 return
