@@ -64,8 +64,8 @@ def up(
     secure: bool,
 ) -> None:
     """Start the embedded federation -- PostgreSQL with the five demo sources and a replica
-    per subscribing agency, the broker, the registry, a connector per source and a processor
-    per subscribing agency -- and stop them all on Ctrl-C."""
+    per subscribing agency, the broker, the registry, a connector per source, a processor
+    per subscribing agency and the web console -- and stop them all on Ctrl-C."""
     data_dir = data_dir or Path(tempfile.mkdtemp(prefix="govsync-"))
     stopping = {"now": False}
 
