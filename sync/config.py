@@ -91,7 +91,12 @@ class ConnectorSettings(KafkaSettings):
     tables: tuple[str, ...] = Field(default=(), description="Entities to capture; all if empty")
     slot: str = Field(default="", description="Replication slot name; govsync_<source> if empty")
     max_changes: int = Field(default=20_000, ge=1, description="Changes read per poll")
-    poll_interval: float = Field(default=0.05, gt=0, description="Seconds between idle polls")
+    poll_interval: float = Field(
+        default=0.01,
+        gt=0,
+        description="Seconds before polling again after a poll that found nothing (doubling "
+        "while the source stays idle): a change committed meanwhile waits this long at most",
+    )
     max_idle_wait: float = Field(
         default=0.4,
         gt=0,
@@ -155,7 +160,7 @@ class ProcessorSettings(KafkaSettings):
     batch_size: int = Field(default=2_000, ge=1)
     batch_seconds: float = Field(default=0.1, gt=0)
     fetch_wait_ms: int = Field(
-        default=100,
+        default=25,
         ge=1,
         le=1_000,
         description="Longest time, in milliseconds, the broker holds a fetch of a partition "

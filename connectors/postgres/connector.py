@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 
 # seconds between running-transactions records the connector asks for while changes flow,
 # so that the slot's restart_lsn follows (see SlotReader.offer_restart_point)
-RESTART_POINT_INTERVAL = 0.5
+RESTART_POINT_INTERVAL = 0.1
 
 
 def contracts_for(settings: ConnectorSettings) -> dict[TableRef, Contract]:

@@ -48,7 +48,7 @@ class SubscriptionConsumer:
         kafka: Mapping[str, Any],
         group_id: str,
         topics: Iterable[str],
-        fetch_wait_ms: int = 100,
+        fetch_wait_ms: int = 25,
     ) -> None:
         """``fetch_wait_ms``: the longest the broker holds a fetch of partitions with nothing
         new, which a change arriving meanwhile may have to wait out on a broker that does not

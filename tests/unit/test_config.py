@@ -71,7 +71,7 @@ def test_the_processors_fetch_wait_is_a_setting_within_bounds(
     env = {**BASE, "GOVSYNC_AGENCY": "gdt", "GOVSYNC_REPLICA_DSN": "x"}
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    assert ProcessorSettings().fetch_wait_ms == 100  # type: ignore[call-arg]
+    assert ProcessorSettings().fetch_wait_ms == 25  # type: ignore[call-arg]
     monkeypatch.setenv("GOVSYNC_FETCH_WAIT_MS", "5")
     assert ProcessorSettings().fetch_wait_ms == 5  # type: ignore[call-arg]
     for refused in ("0", "-10", "1001", "0.5"):
