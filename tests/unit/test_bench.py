@@ -333,3 +333,40 @@ def test_newest_run_of_each_broker_in_the_same_mode(tmp_path: Path) -> None:
     assert sorted(newest) == ["kafka", "tansu"]
     assert newest["kafka"]["started"] == "new kafka"
     assert newest["tansu"] == legacy
+
+
+def test_the_streamed_workload_touches_each_inserted_row_at_most_once() -> None:
+    """Each transaction after the first updates, re-keys and deletes disjoint ranges of the
+    rows the one before inserted; the totals say what the replica ends with."""
+    from contextlib import nullcontext
+
+    from bench.workload import stream_mixed
+    from sync.contracts import load_contracts
+
+    class Recording:
+        def __init__(self) -> None:
+            self.params: list[dict[str, Any]] = []
+
+        def transaction(self) -> Any:
+            return nullcontext()
+
+        def execute(self, _statement: object, params: dict[str, Any]) -> None:
+            self.params.append(params)
+
+    conn = Recording()
+    done = stream_mixed(conn, load_contracts()["population.citizen"], 3_500)  # type: ignore[arg-type]
+    assert (done.transactions, done.inserts, done.updates, done.key_changes, done.deletes) == (
+        3,
+        2_400,
+        300,
+        200,
+        100,
+    )
+    assert (done.changes, done.events, done.rows, done.next_citizen) == (3_000, 3_200, 2_300, 2_400)
+    touched = [(p["low"], p["high"]) for p in conn.params if "low" in p]
+    assert touched[:3] == [
+        ("000000000000", "000000000149"),
+        ("000000000150", "000000000249"),
+        ("000000000250", "000000000299"),
+    ]
+    assert touched[3] == ("000000001000", "000000001149")  # the second transaction's inserts
