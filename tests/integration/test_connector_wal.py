@@ -94,7 +94,7 @@ def test_a_role_refused_restart_points_keeps_capturing(stack: StackProvider) -> 
         with SlotReader(role_dsn, "s", "p", "land") as reader:
             assert not reader.offer_restart_point()
             assert not reader.offer_restart_point()
-            assert reader.confirmed() is not None  # the session is still usable
+            assert reader.confirmed() is not None  # the connection is still usable
     finally:
         with psycopg.connect(dsn, autocommit=True) as conn:
             conn.execute(f"DROP ROLE {role}")
