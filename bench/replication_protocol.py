@@ -49,13 +49,17 @@ FIRST_WAIT, LONGEST_WAIT = 0.01, 0.4
 
 
 class Tally:
-    """What a reader received: commits, and the latency of each transaction's Begin."""
+    """What a reader received: commits, and the latency of each transaction's Begin, for the
+    transactions committed from ``since`` (epoch seconds) on. Earlier ones are sent again
+    where a reader resumes from an older confirmed position (psycopg2 sends feedback with the
+    next read, so the last one before a connection closes may never leave)."""
 
-    def __init__(self, commits: int, deadline: float) -> None:
-        self.expected, self.deadline = commits, deadline
+    def __init__(self, commits: int, deadline: float, since: float = 0.0) -> None:
+        self.expected, self.deadline, self.since = commits, deadline, since
         self.commits = 0
         self.latencies: list[float] = []
         self.end_lsn: Lsn | None = None
+        self._counted = True  # whether the open transaction counts
 
     @property
     def done(self) -> bool:
@@ -66,11 +70,14 @@ class Tally:
         if kind == b"B":
             begin = pgoutput.decode_message(data)
             assert isinstance(begin, pgoutput.Begin)
-            self.latencies.append(received - begin.commit_time.timestamp())
+            committed = begin.commit_time.timestamp()
+            self._counted = committed >= self.since
+            if self._counted:
+                self.latencies.append(received - committed)
         elif kind == b"C":
             commit = pgoutput.decode_message(data)
             assert isinstance(commit, pgoutput.Commit)
-            self.commits += 1
+            self.commits += self._counted
             self.end_lsn = commit.end_lsn
 
 
@@ -113,6 +120,8 @@ def read_by_stream(dsn: str, slot: str, tally: Tally) -> None:
             tally.add(message.payload, time.time())
             if message.payload[:1] == b"C" and tally.end_lsn is not None:
                 cursor.send_feedback(flush_lsn=int(tally.end_lsn))
+        if tally.end_lsn is not None:  # the next reader starts after what this one read
+            cursor.send_feedback(flush_lsn=int(tally.end_lsn), force=True)
     finally:
         conn.close()
 
@@ -125,19 +134,22 @@ class Bench:
     def __init__(self, dsn: str, server: psutil.Process, contract: Contract) -> None:
         self.dsn, self.server, self.contract = dsn, server, contract
         self.next_citizen = 0
+        self._seen: dict[int, float] = {}  # pid -> CPU seconds
 
     def server_cpu(self) -> float:
-        """The postmaster's CPU seconds, its live backends' and those of the backends it
-        reaped (each connection is a backend that ends with it)."""
-        own = self.server.cpu_times()
-        total = own.user + own.system + own.children_user + own.children_system
-        for process in self.server.children(recursive=True):
+        """CPU seconds of the server's processes, each as last seen: a connection's backend
+        (or walsender) ends with it, so :meth:`_watch` samples them every 0.1 s meanwhile."""
+        for process in [self.server, *self.server.children(recursive=True)]:
             try:
                 times = process.cpu_times()
             except psutil.NoSuchProcess:
                 continue
-            total += times.user + times.system
-        return float(total)
+            self._seen[process.pid] = times.user + times.system
+        return float(sum(self._seen.values()))
+
+    def _watch(self, stop: threading.Event) -> None:
+        while not stop.wait(0.1):
+            self.server_cpu()
 
     def measure(self, name: str, backlog: int, seconds: float) -> dict[str, Any]:
         slot = f"bench_{name}"
@@ -147,8 +159,20 @@ class Bench:
             insert_rows(conn, self.contract, self.next_citizen, backlog, 1_000)
         self.next_citizen += backlog
         read = READERS[name]
+        stop = threading.Event()
+        watcher = threading.Thread(target=self._watch, args=(stop,), daemon=True)
+        watcher.start()
+        try:
+            return self._measure(read, slot, backlog, seconds)
+        finally:
+            stop.set()
+            watcher.join()
+            with psycopg.connect(self.dsn, autocommit=True) as conn:
+                conn.execute("SELECT pg_drop_replication_slot(%s)", (slot,))
+
+    def _measure(self, read: Reader, slot: str, backlog: int, seconds: float) -> dict[str, Any]:
         figure = {"backlog": self._timed(read, slot, Tally(backlog // 1_000, _deadline(120)))}
-        tally = Tally(round(seconds * 100), _deadline(seconds + 30))
+        tally = Tally(round(seconds * 100), _deadline(seconds + 30), since=time.time())
         writer = threading.Thread(target=self._write, args=(seconds,))
         cpu = self._cpu()
         writer.start()
@@ -160,8 +184,6 @@ class Bench:
             **{k: round(v * 1000, 1) for k, v in exact_percentiles(latencies).items()},
             **{k: round(v, 2) for k, v in self._cpu_since(cpu).items()},
         }
-        with psycopg.connect(self.dsn, autocommit=True) as conn:
-            conn.execute("SELECT pg_drop_replication_slot(%s)", (slot,))
         return figure
 
     def _write(self, seconds: float) -> None:
