@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 
 from aiohttp import web
 from confluent_kafka.schema_registry import SchemaRegistryClient
@@ -16,6 +15,7 @@ from sync.console.settings import ConsoleSettings
 from sync.console.users import read_users
 from sync.contracts import load_contracts
 from sync.policy import load_manifest
+from sync.signals import until_signalled
 
 log = logging.getLogger(__name__)
 
@@ -50,20 +50,7 @@ async def _serve(app: web.Application, host: str, port: int) -> None:
     try:
         await web.TCPSite(runner, host, port).start()
         log.info("console listening on %s", ", ".join(map(str, runner.addresses)))
-        await _until_signalled()
+        await until_signalled()
         log.info("console stopping")
     finally:
         await runner.cleanup()
-
-
-async def _until_signalled() -> None:
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    signals = (signal.SIGTERM, signal.SIGINT)
-    for sig in signals:
-        loop.add_signal_handler(sig, stop.set)
-    try:
-        await stop.wait()
-    finally:
-        for sig in signals:
-            loop.remove_signal_handler(sig)

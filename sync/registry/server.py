@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 import ssl
 
 from aiohttp import web
@@ -21,6 +20,7 @@ from sync.registry.app import create_app
 from sync.registry.limits import SchemaLimits
 from sync.registry.parser_pool import ParserPool
 from sync.registry.store import PgStore
+from sync.signals import until_signalled
 
 log = logging.getLogger(__name__)
 
@@ -82,21 +82,8 @@ async def _run(
         await site.start()
         log.info("schema registry listening on %s", ", ".join(map(str, runner.addresses)))
         warm_up = asyncio.create_task(parser.warm_up())
-        await _until_signalled()
+        await until_signalled()
         log.info("schema registry stopping")
         warm_up.cancel()
     finally:
         await runner.cleanup()
-
-
-async def _until_signalled() -> None:
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    signals = (signal.SIGTERM, signal.SIGINT)
-    for sig in signals:
-        loop.add_signal_handler(sig, stop.set)
-    try:
-        await stop.wait()
-    finally:
-        for sig in signals:
-            loop.remove_signal_handler(sig)
