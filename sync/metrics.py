@@ -153,6 +153,7 @@ class ProcessorMetrics:
     member_activations: Counter
     transaction_events_held: Gauge
     restricted_rows_removed: Counter
+    decode_cache_lookups: Counter
     restrictions_in_force: Gauge
     restriction_refresh_failures: Counter
 
@@ -160,6 +161,13 @@ class ProcessorMetrics:
     def create(cls, registry: CollectorRegistry, prefix: str = "govsync") -> ProcessorMetrics:
         labels = ("agency", "topic")
         return cls(
+            decode_cache_lookups=Counter(
+                f"{prefix}_processor_decode_cache_lookups_total",
+                "Messages a worker hosting several agencies looked up in its shared decode "
+                "cache: hit (another agency had decoded it) or miss (decoded now)",
+                ("result",),
+                registry=registry,
+            ),
             restricted_rows_removed=Counter(
                 f"{prefix}_processor_restricted_rows_removed_total",
                 "Replica rows removed because the person they name objected or withdrew "

@@ -294,12 +294,15 @@ class WorkerResources:
     def create(
         cls, settings: ProcessorSettings, agencies: int, registry: CollectorRegistry
     ) -> WorkerResources:
+        metrics = ProcessorMetrics.create(registry)
         return cls(
-            ProcessorMetrics.create(registry),
+            metrics,
             ThreadPoolExecutor(agencies + 1, thread_name_prefix="govsync-kafka"),
             SchemaCache(settings.registry_config()),
             dead_letter_producer(settings.client_config()),
-            DecodeCache(DECODE_CACHE_BATCHES * settings.batch_size) if agencies > 1 else None,
+            DecodeCache(DECODE_CACHE_BATCHES * settings.batch_size, metrics.decode_cache_lookups)
+            if agencies > 1
+            else None,
         )
 
 

@@ -22,6 +22,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from prometheus_client import Counter
+
 from sync.contracts import Contract, EventCodec
 from sync.contracts.serde import SchemaLookup
 from sync.types import ChangeEvent
@@ -34,12 +36,15 @@ class DecodeCache:
     """Decoded events of one worker, at most ``max_events`` of them, and the codecs the
     agencies share (one per contract)."""
 
-    def __init__(self, max_events: int) -> None:
+    def __init__(self, max_events: int, lookups: Counter | None = None) -> None:
         if max_events < 0:
             raise ValueError("a cache cannot hold fewer than no events")
         self.max_events = max_events
         self.hits = 0
         self.misses = 0
+        # the metric of lookups by result (hit, miss), when the worker exports it
+        self._hit = None if lookups is None else lookups.labels("hit")
+        self._miss = None if lookups is None else lookups.labels("miss")
         self._events: dict[Coordinates, _Entry] = {}
         self._codecs: dict[tuple[str, str], EventCodec] = {}
 
@@ -69,8 +74,12 @@ class DecodeCache:
         entry = self._events.get(coordinates)
         if entry is not None and entry[2] is codec and entry[1] == value and entry[0] == key:
             self.hits += 1
+            if self._hit is not None:
+                self._hit.inc()
             return entry[3]
         self.misses += 1
+        if self._miss is not None:
+            self._miss.inc()
         event = codec.decode(key, value, lookup)
         if self.max_events:
             self._keep(coordinates, (key, value, codec, event))

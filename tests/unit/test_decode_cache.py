@@ -9,9 +9,11 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
+from prometheus_client import CollectorRegistry
 
 from sync.contracts import Contract, EventCodec, load_contracts
 from sync.errors import DecodeError
+from sync.metrics import ProcessorMetrics
 from sync.policy import Projection
 from sync.policy.models import Subscription
 from sync.processor.decode_cache import DecodeCache
@@ -169,3 +171,14 @@ def test_each_agency_projects_the_shared_event_for_itself() -> None:
     # the shared event is untouched by either projection
     shared = decode(cache, batch[0])
     assert shared.after["full_name"] == "Nguyễn Văn 1" and "sex" in shared.after  # type: ignore[index,operator]
+
+
+def test_hits_and_misses_are_exported() -> None:
+    registry = CollectorRegistry()
+    metrics = ProcessorMetrics.create(registry)
+    cache = DecodeCache(10, metrics.decode_cache_lookups)
+    for m in (message(1), message(1), message(2)):
+        decode(cache, m)
+    name = "govsync_processor_decode_cache_lookups_total"
+    assert registry.get_sample_value(name, {"result": "hit"}) == 1
+    assert registry.get_sample_value(name, {"result": "miss"}) == 2
