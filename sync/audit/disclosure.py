@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from sync.types import ChangeEvent, Op, Row
+from sync.types import ChangeEvent, Op
 
 _OPS = frozenset(op.value for op in (Op.CREATE, Op.UPDATE, Op.DELETE, Op.READ))
 PERSONAL_ID = "personal_id"
@@ -86,14 +86,13 @@ def subject_kind(text: str, kinds: Iterable[str]) -> tuple[str, str]:
 def subjects_of(event: ChangeEvent, marked: Mapping[str, str]) -> tuple[str, ...]:
     """The persons a source change is about: the values of its contract's ``marked`` fields
     (field name -> kind of identifier) in its key and both images, sorted."""
-    images: Iterable[Row | None] = (event.key, event.before, event.after)
-    found = {
-        subject_text(marked[name], value)
-        for image in images
-        if image is not None
-        for name, value in image.items()
-        if name in marked and value is not None and value != ""
-    }
+    images = [image for image in (event.key, event.before, event.after) if image is not None]
+    found = set()
+    for name, kind in marked.items():  # a field or two, against an image's many
+        for image in images:
+            value = image.get(name)
+            if value is not None and value != "":
+                found.add(subject_text(kind, value))
     return tuple(sorted(found))
 
 

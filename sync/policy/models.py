@@ -181,7 +181,7 @@ class Subscription(_Model):
             )
         return value
 
-    @property
+    @cached_property
     def legal_basis(self) -> str:
         return str(self.grounds)
 

@@ -217,12 +217,8 @@ class Projection:
         if decision.row is None:
             return None
         if decision.kind is DecisionKind.DELETE:
-            return dataclasses.replace(
-                event, op=Op.DELETE, key=decision.row, before=None, after=None
-            )
-        return dataclasses.replace(
-            event, key=self.key_of(decision.row), before=None, after=decision.row
-        )
+            return _projected(event, Op.DELETE, decision.row, None)
+        return _projected(event, event.op, self.key_of(decision.row), decision.row)
 
     def _decide_delete(self, before: Row | None, key: Row | None) -> Decision:
         if self._old_image_passes(before) is False:
@@ -241,6 +237,24 @@ class Projection:
         if before is None or not needed <= before.keys():
             return None
         return self.passes(before)
+
+
+def _projected(event: ChangeEvent, op: Op, key: Row, after: Row | None) -> ChangeEvent:
+    """``event`` with its projected key and row and no old image; built directly, as
+    ``dataclasses.replace`` costs a fifth of a projection on the processor's hot path."""
+    return ChangeEvent(
+        op,
+        event.table,
+        key,
+        None,
+        after,
+        event.position,
+        event.txid,
+        event.commit_time,
+        event.event_id,
+        event.source,
+        event.tx_events,
+    )
 
 
 def _check(contract: Contract, subscription: Subscription) -> None:

@@ -266,6 +266,22 @@ def event(op: Op, before: dict[str, Any] | None, after: dict[str, Any] | None) -
     )
 
 
+def test_a_projected_event_keeps_every_other_field_of_the_change() -> None:
+    source = dataclasses.replace(
+        event(Op.UPDATE, citizen(), citizen(province_code="79")), tx_events={"t": 2}
+    )
+    kept = {f.name for f in dataclasses.fields(ChangeEvent)} - {"op", "key", "before", "after"}
+    for moved in (
+        projection("hcmc").project_event(source),
+        projection("hanoi").project_event(source),
+    ):
+        assert moved is not None
+        for name in kept:
+            assert getattr(moved, name) == getattr(source, name), name
+    deleted = projection("hanoi").project_event(source)
+    assert deleted is not None and deleted.op is Op.DELETE and deleted.after is None
+
+
 def test_project_event_never_carries_the_old_image() -> None:
     hanoi = projection("hanoi")
     upserted = hanoi.project_event(event(Op.UPDATE, citizen(), citizen(full_name="Nguyễn An")))
