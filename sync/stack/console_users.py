@@ -8,37 +8,20 @@ is written from them on every start.
 
 from __future__ import annotations
 
-import secrets
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 
 from sync.console.users import Role, user_line
-from sync.stack.kafka.security import write_private
+from sync.stack.registry_users import UsersDirectory
 
 USERS = {"reviewer": Role.REVIEWER, "dpo": Role.DPO}
 
 
-@dataclass(frozen=True)
-class ConsoleUsersFiles:
-    directory: Path
-
-    @property
-    def users_file(self) -> Path:
-        return self.directory / "users"
-
-    def password_file(self, user: str) -> Path:
-        return self.directory / "passwords" / user
-
-
-def prepare_console_users(directory: Path) -> ConsoleUsersFiles:
-    files = ConsoleUsersFiles(directory)
-    (directory / "passwords").mkdir(parents=True, exist_ok=True, mode=0o700)
-    lines = []
-    for user, role in USERS.items():
-        path = files.password_file(user)
-        if not path.exists():
-            write_private(path, secrets.token_urlsafe(18).encode())
-        lines.append(user_line(user, path.read_text(encoding="ascii").strip(), role))
-    files.users_file.unlink(missing_ok=True)
-    write_private(files.users_file, "".join(lines).encode())
+def prepare_console_users(directory: Path) -> UsersDirectory:
+    files = UsersDirectory(directory)
+    files.write({user: _line(user, role) for user, role in USERS.items()})
     return files
+
+
+def _line(user: str, role: Role) -> Callable[[str], str]:
+    return lambda password: user_line(user, password, role)

@@ -11,7 +11,7 @@ restarts; the users file the registry reads is written from them on every start.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +23,10 @@ CONSOLE = "console"
 
 
 @dataclass(frozen=True)
-class RegistryUsers:
+class UsersDirectory:
+    """A server's users in the data directory: a password file per user, made once and kept
+    across restarts, and the users file the server reads, written from them on every start."""
+
     directory: Path
 
     @property
@@ -33,6 +36,22 @@ class RegistryUsers:
     def password_file(self, user: str) -> Path:
         return self.directory / "passwords" / user
 
+    def write(self, lines: Mapping[str, Callable[[str], str]]) -> None:
+        """Make each user's password if it has none, and write the users file: for each user
+        the line ``lines[user]`` makes of its password."""
+        (self.directory / "passwords").mkdir(parents=True, exist_ok=True, mode=0o700)
+        written = []
+        for user, line in lines.items():
+            path = self.password_file(user)
+            if not path.exists():
+                write_private(path, secrets.token_urlsafe(24).encode())
+            written.append(line(path.read_text(encoding="ascii").strip()))
+        self.users_file.unlink(missing_ok=True)
+        write_private(self.users_file, "".join(written).encode())
+
+
+@dataclass(frozen=True)
+class RegistryUsers(UsersDirectory):
     def env(self, user: str) -> dict[str, str]:
         """The ``GOVSYNC_*`` settings that make a govsync process ``user`` on the registry."""
         return {
@@ -49,13 +68,9 @@ def prepare_registry_users(
     roles |= {connector_user(s): f"reviewer={s}." for s in sources}
     roles |= {processor_user(a): "readonly" for a in subscribers}
     roles[CONSOLE] = "readonly"
-    (directory / "passwords").mkdir(parents=True, exist_ok=True, mode=0o700)
-    lines = []
-    for user, role in roles.items():
-        path = users.password_file(user)
-        if not path.exists():
-            write_private(path, secrets.token_urlsafe(24).encode())
-        lines.append(f"{user}:{path.read_text(encoding='ascii').strip()}:{role}\n")
-    users.users_file.unlink(missing_ok=True)
-    write_private(users.users_file, "".join(lines).encode())
+    users.write({user: _line(user, role) for user, role in roles.items()})
     return users
+
+
+def _line(user: str, role: str) -> Callable[[str], str]:
+    return lambda password: f"{user}:{password}:{role}\n"
