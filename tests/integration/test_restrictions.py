@@ -18,6 +18,7 @@ import pytest
 
 from sync.replica import deletes_key_name
 from sync.stack.providers import StackProvider
+from sync.stack.status import scrape
 from tests.fixtures.pipeline import Pipeline
 
 pytestmark = pytest.mark.integration
@@ -75,6 +76,12 @@ def province(dsn: str, personal_id: str) -> str | None:
     return None if row is None else str(row[0])
 
 
+def in_force(metrics_url: str | None) -> float:
+    assert metrics_url is not None
+    samples = scrape(metrics_url).get("govsync_processor_restrictions_in_force", [])
+    return sum(value for labels, value in samples if labels.get("agency") == "ios")
+
+
 def count(dsn: str) -> int:
     with psycopg.connect(dsn) as conn:
         try:
@@ -97,10 +104,12 @@ def test_a_withdrawn_consent_takes_the_person_out_of_consent_based_replicas_only
     replicas = {a: stack.create_database(f"{pipeline.name}_{a}") for a in ("vss", "ios")}
     audit = stack.create_database(f"{pipeline.name}_audit")
     pipeline.start_connector()
+    metrics = {}
     for agency, dsn in replicas.items():
-        pipeline.start_processor(
+        managed = pipeline.start_processor(
             agency, dsn, manifest=str(manifest), hash_keys_file=str(keys), audit_dsn=audit
         )
+        metrics[agency] = managed.spec.metrics_url
     pipeline.wait_for(
         lambda: count(replicas["vss"]) == count(replicas["ios"]) == 60,
         "both replicas to hold every citizen",
@@ -161,6 +170,11 @@ def test_a_withdrawn_consent_takes_the_person_out_of_consent_based_replicas_only
     )  # fmt: skip
     assert lifted.returncode == 0, lifted.stderr
     assert json.loads(govsync("restrict", "list", "--json", "--dsn", audit).stdout) == []
+    # the processor reads the register every 2 s: a change before it has seen the lift is
+    # still withheld
+    pipeline.wait_for(
+        lambda: in_force(metrics["ios"]) == 0, "the survey's processor to see the lift"
+    )
     with pipeline.source() as conn:
         conn.execute("UPDATE citizen SET province_code = '01' WHERE personal_id = %s", (person,))
     pipeline.wait_for(
