@@ -21,7 +21,7 @@ Results = Mapping[str, Any]
 
 NOT_MEASURED = (
     "more than two worker processes, and more than 3 partitions per topic",
-    "updates, deletes and primary-key changes (every change measured is an insert)",
+    "a snapshot of 10,000,000 rows (`python -m bench.snapshot_memory`, a mode of its own)",
     "servers on separate machines (everything here shares one machine and its cores)",
     "several connectors or source databases at once",
 )

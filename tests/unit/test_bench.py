@@ -205,22 +205,34 @@ def results(fast: bool) -> dict[str, Any]:
 
 def test_targets_met_when_fast_enough() -> None:
     verdicts = assess(results(fast=True))
-    assert [v["met"] for v in verdicts] == [True] * 6
+    assert [v["met"] for v in verdicts] == [True] * 7
     assert all(v["limit"] == "" for v in verdicts)
 
 
 def test_missed_targets_name_the_limiting_process_and_stage() -> None:
     verdicts = assess(results(fast=False))
-    assert [v["met"] for v in verdicts] == [False] * 6
+    assert [v["met"] for v in verdicts] == [False] * 7
     rate_limit = verdicts[0]["limit"]
     assert rate_limit.startswith("processor (connector done at 1.5 s, replica at 25.0 s)")
     assert "CPU-bound at 0.97 cores" in rate_limit  # 1.45 CPU seconds in a 1.5 s drain
     # 4,400/s drained, against 1 / (1/400k + 1/25k + 1/50k) for consume, decode and merge
     assert "4,400/s against 16,000/s for its measured stages in series" in rate_limit
     assert rate_limit.endswith("most of its time goes outside them")
-    assert "processor side" in verdicts[-2]["limit"]  # 80 ms to the broker of a 600 ms p50
-    assert verdicts[-1]["figure"] == "CPU per event 2.50 times; memory per subscriber 0.39 times"
-    assert verdicts[-1]["limit"] == "CPU per event"
+    assert "processor side" in verdicts[-3]["limit"]  # 80 ms to the broker of a 600 ms p50
+    assert verdicts[-2]["figure"] == "CPU per event 2.50 times; memory per subscriber 0.39 times"
+    assert verdicts[-2]["limit"] == "CPU per event"
+    assert verdicts[-1]["figure"] == "4,000 events/s; 500 MiB"
+    assert verdicts[-1]["limit"] == "throughput"
+
+
+def test_85_subscribers_over_a_gibibyte_are_limited_by_memory() -> None:
+    data = results(fast=True)
+    data["subscribers"]["85"]["worker_rss"] = 2_500 * 2**20
+    verdict = assess(data)[-1]
+    assert verdict["target"] == (
+        "85 subscribers on one worker: ≥ 7,500 events/s in all, under 1 GiB RSS"
+    )
+    assert (verdict["met"], verdict["limit"]) == (False, "memory")
 
 
 def test_a_cpu_bound_process_near_its_stages_names_the_slowest() -> None:
@@ -254,7 +266,10 @@ def test_report_renders_every_section_from_the_results() -> None:
         "## Not yet measured",
     ):
         assert heading in text
-    assert "| ≥ 20,000 changes/s end to end (snapshot) | 4,000 changes/s | **missed** |" in text
+    assert (
+        "| ≥ 14,000 changes/s end to end (snapshot) | 4,000 changes/s (20% of the 20,000 goal) "
+        "| **missed** |" in text
+    )
     assert "Lowest raw ceiling: pgoutput_decode stage, 25,000/s." in text
     assert (
         "| 1,000 | 999 | 10 | 10,000 | 600 ms | 900 ms | 990 ms | 30.00% | 40.00% | 80 ms |" in text
