@@ -167,6 +167,12 @@ class ProcessorSettings(KafkaSettings):
         "with nothing new (the consumer's fetch.wait.max.ms): bounds the latency a quiet "
         "partition adds; lower means more fetch requests while idle",
     )
+    prefetch_mib: int = Field(
+        default=64,
+        ge=1,
+        description="MiB of messages a worker queues ahead of its agencies, shared among them "
+        "(each gets between 1 and 4 MiB): the worker's memory grows with it",
+    )
     schemas_dir: Path | None = None
     audit_dsn: str | None = Field(
         default=None,

@@ -39,7 +39,7 @@ from sync.errors import SubscriptionStopped
 from sync.kafka.deadletter import DeadLetterPublisher, dead_letter_producer, dead_letter_topic
 from sync.metrics import ProcessorMetrics
 from sync.policy import Projection
-from sync.processor.consumer import SubscriptionConsumer
+from sync.processor.consumer import MAX_PREFETCH_KIB, SubscriptionConsumer, prefetch_kib
 from sync.processor.decode_cache import DecodeCache
 from sync.processor.decoding import RawMessage
 from sync.processor.membership import LOCK_CHECK_INTERVAL, MemberLock, MembershipLost
@@ -289,6 +289,7 @@ class WorkerResources:
     schemas: SchemaCache
     dead_letters: Producer
     decoded: DecodeCache | None = None
+    prefetch_kib: int = MAX_PREFETCH_KIB  # each agency's share of the worker's prefetch
 
     @classmethod
     def create(
@@ -303,6 +304,7 @@ class WorkerResources:
             DecodeCache(DECODE_CACHE_BATCHES * settings.batch_size, metrics.decode_cache_lookups)
             if agencies > 1
             else None,
+            prefetch_kib(settings.prefetch_mib, agencies),
         )
 
 
@@ -339,7 +341,11 @@ def create_service(
 
     def consumer() -> SubscriptionConsumer:
         return SubscriptionConsumer(
-            settings.client_config(), settings.group_id, contracts, settings.fetch_wait_ms
+            settings.client_config(),
+            settings.group_id,
+            contracts,
+            settings.fetch_wait_ms,
+            shared.prefetch_kib,
         )
 
     return SubscriptionService(settings, subscription, consumer, shared.executor, metrics)

@@ -34,8 +34,18 @@ from sync.processor.decoding import RawMessage
 log = logging.getLogger(__name__)
 
 # librdkafka prefetches up to 64 MiB per consumer by default; a worker hosting 85 agencies
-# would hold a backlog 85 times. A few batches' worth each is enough to keep applying.
-PREFETCH_KIB = 4096
+# would hold a backlog 85 times. A few batches' worth each is enough to keep applying, and
+# the worker's budget (GOVSYNC_PREFETCH_MIB) is shared among the agencies it hosts.
+MAX_PREFETCH_KIB = 4096
+MIN_PREFETCH_KIB = 1024  # a fetch may not be smaller than a message (message.max.bytes)
+
+
+def prefetch_kib(budget_mib: int, agencies: int) -> int:
+    """Each agency's share of the worker's prefetch budget, between 1 and 4 MiB. The
+    bound is on the messages queued; the fetch responses holding them take several times as
+    much (85 agencies at 4 MiB each kept 2.5 GiB resident, at 1 MiB 0.85 GiB)."""
+    share = budget_mib * 1024 // max(agencies, 1)
+    return max(MIN_PREFETCH_KIB, min(MAX_PREFETCH_KIB, share))
 
 Partition = tuple[str, int]
 
@@ -49,10 +59,12 @@ class SubscriptionConsumer:
         group_id: str,
         topics: Iterable[str],
         fetch_wait_ms: int = 25,
+        prefetch: int = MAX_PREFETCH_KIB,
     ) -> None:
         """``fetch_wait_ms``: the longest the broker holds a fetch of partitions with nothing
         new, which a change arriving meanwhile may have to wait out on a broker that does not
-        answer early (GOVSYNC_FETCH_WAIT_MS)."""
+        answer early (GOVSYNC_FETCH_WAIT_MS). ``prefetch``: KiB of messages queued ahead of
+        the reader (:func:`prefetch_kib`)."""
         self.group_id = group_id
         self.topics = sorted(topics)
         self._consumer = Consumer(
@@ -63,8 +75,8 @@ class SubscriptionConsumer:
                 "enable.auto.offset.store": False,
                 "auto.offset.reset": "earliest",
                 "fetch.wait.max.ms": fetch_wait_ms,
-                "queued.max.messages.kbytes": PREFETCH_KIB,
-                "fetch.max.bytes": PREFETCH_KIB * 1024,
+                "queued.max.messages.kbytes": prefetch,
+                "fetch.max.bytes": prefetch * 1024,
                 "client.id": group_id,
                 "on_commit": self._committed_callback,
             }

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from sync.config import ConnectorSettings, ProcessorSettings
+from sync.processor.consumer import prefetch_kib
 
 BASE = {"GOVSYNC_BOOTSTRAP": "k1:9093,k2:9093", "GOVSYNC_REGISTRY_URL": "http://r:8081"}
 
@@ -78,3 +79,18 @@ def test_the_processors_fetch_wait_is_a_setting_within_bounds(
         monkeypatch.setenv("GOVSYNC_FETCH_WAIT_MS", refused)
         with pytest.raises(ValueError, match="fetch_wait_ms"):
             ProcessorSettings()  # type: ignore[call-arg]
+
+
+def test_a_workers_prefetch_budget_is_shared_among_its_agencies(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    env = {**BASE, "GOVSYNC_AGENCY": "gdt", "GOVSYNC_REPLICA_DSN": "x"}
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert ProcessorSettings().prefetch_mib == 64  # type: ignore[call-arg]
+    assert prefetch_kib(64, 1) == prefetch_kib(64, 10) == 4096  # each capped at 4 MiB
+    assert prefetch_kib(64, 40) == 1638
+    assert prefetch_kib(64, 85) == prefetch_kib(1, 2) == 1024  # never under 1 MiB
+    monkeypatch.setenv("GOVSYNC_PREFETCH_MIB", "0")
+    with pytest.raises(ValueError, match="prefetch_mib"):
+        ProcessorSettings()  # type: ignore[call-arg]
