@@ -54,6 +54,7 @@ class RestrictionGuard:
         self.interval = interval
         self._removed: frozenset[str] | None = None  # people whose rows are gone; None: none yet
         self._due = 0.0
+        self._audit: psycopg.AsyncConnection[Any] | None = None  # kept between reads
 
     @property
     def needed(self) -> bool:
@@ -76,17 +77,25 @@ class RestrictionGuard:
                 await self._remove(new)
             self._removed = people
         except psycopg.Error as exc:
+            await self.close()  # a broken connection is made anew at the next read
             self.metrics.restriction_refresh_failures.labels(self.agency).inc()
             log.warning("agency %s: restrictions not brought up to date: %s", self.agency, exc)
 
+    async def close(self) -> None:
+        if self._audit is not None:
+            await self._audit.close()
+            self._audit = None
+
     async def _read(self) -> frozenset[str]:
-        async with await psycopg.AsyncConnection.connect(self.audit_dsn, autocommit=True) as conn:
-            exists = await conn.execute("SELECT to_regclass('govsync_audit.restriction')")
-            found = await exists.fetchone()
-            if found is None or found[0] is None:
-                return frozenset()
-            cursor = await conn.execute(WITHHELD_QUERY, (self.agency,))
-            return frozenset(str(row[0]) for row in await cursor.fetchall())
+        if self._audit is None or self._audit.closed:
+            self._audit = await psycopg.AsyncConnection.connect(self.audit_dsn, autocommit=True)
+        conn = self._audit
+        exists = await conn.execute("SELECT to_regclass('govsync_audit.restriction')")
+        found = await exists.fetchone()
+        if found is None or found[0] is None:
+            return frozenset()
+        cursor = await conn.execute(WITHHELD_QUERY, (self.agency,))
+        return frozenset(str(row[0]) for row in await cursor.fetchall())
 
     async def _remove(self, people: frozenset[str]) -> None:
         removed: dict[str, int] = {}

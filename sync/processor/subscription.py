@@ -238,6 +238,8 @@ class Subscription:
 
     async def close(self) -> None:
         await self.replica.close()
+        if self.restrictions is not None:
+            await self.restrictions.close()
         if self._audit is not None:
             await self._audit.close()
             self._audit = None
