@@ -47,6 +47,7 @@ def prefetch_kib(budget_mib: int, agencies: int) -> int:
     share = budget_mib * 1024 // max(agencies, 1)
     return max(MIN_PREFETCH_KIB, min(MAX_PREFETCH_KIB, share))
 
+
 Partition = tuple[str, int]
 
 

@@ -59,6 +59,6 @@ def test_report_names_each_process_with_its_growth_per_million_rows() -> None:
     text = render(_results(2_000_000, _samples(2_000_000, 50, 18 * MIB)))
     assert "2,000,000 rows" in text
     processor = next(line for line in text.splitlines() if line.startswith("| processor |"))
-    # 18 MiB × 9/10 over 1.8 million rows: +16 MiB, +9.0 per million
+    # 18 MiB * 9/10 over 1.8 million rows: +16 MiB, +9.0 per million
     assert processor.split("|")[3].strip() == "+16"
     assert processor.split("|")[4].strip() == "+9.0"
