@@ -5,12 +5,17 @@ processes first, then the registry, the broker and PostgreSQL."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import shutil
+import signal
+import tempfile
 import uuid
 from collections import defaultdict
+from collections.abc import Iterator
 from pathlib import Path
-from types import TracebackType
+from types import FrameType, TracebackType
 
 from bench.sampler import Sampler
 from sync.contracts import Contract, load_contracts
@@ -32,6 +37,34 @@ INFRASTRUCTURE = {
     "broker": ("broker", False),
     "registry": ("registry", False),
 }
+
+
+@contextlib.contextmanager
+def data_directory(prefix: str, keep: bool) -> Iterator[Path]:
+    """A new directory for the servers' data and logs, removed at the end unless ``keep``, or
+    after an error (the processes' logs say what went wrong). SIGTERM stops the run as Ctrl-C
+    does, and Ctrl-C is taken even where the parent shell started it ignoring it (a
+    background job); an interrupted run removes its directory unless ``keep``."""
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        yield path
+    except KeyboardInterrupt:
+        log.warning("interrupted: every process the benchmark started has been stopped")
+        raise
+    except BaseException:
+        keep = True
+        raise
+    finally:
+        if keep:
+            log.info("the servers' data and logs are kept in %s", path)
+        else:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _interrupt(signum: int, _frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 class BenchError(RuntimeError):

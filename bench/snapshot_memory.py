@@ -19,9 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import shutil
 import sys
-import tempfile
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -36,7 +34,7 @@ from bench.machine import describe_machine, load_average
 from bench.markdown import table
 from bench.output import RESULTS_DIR
 from bench.run import utc_now
-from bench.session import BenchError, Session
+from bench.session import BenchError, Session, data_directory
 from sync.stack.supervisor import Managed
 
 log = logging.getLogger("bench")
@@ -212,10 +210,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     started = utc_now()
-    data_dir = Path(tempfile.mkdtemp(prefix="govsync-bench-"))
-    keep = args.keep
     try:
-        with Session(data_dir, broker=args.broker) as session:
+        with (
+            data_directory("govsync-bench-", args.keep) as data_dir,
+            Session(data_dir, broker=args.broker) as session,
+        ):
             results: dict[str, Any] = {
                 "mode": "snapshot-memory",
                 "broker": args.broker,
@@ -225,14 +224,8 @@ def main(argv: list[str] | None = None) -> int:
             }
             results |= run(session, args.rows, args.interval, args.timeout)
             results["load_average_end"] = load_average()
-    except BaseException:
-        keep = True
-        raise
-    finally:
-        if keep:
-            log.info("the servers' data and logs are kept in %s", data_dir)
-        else:
-            shutil.rmtree(data_dir, ignore_errors=True)
+    except KeyboardInterrupt:
+        return 130
     results["summary"] = summarise(results)
     args.results.mkdir(parents=True, exist_ok=True)
     stem = f"{started.strftime('%Y%m%dT%H%M%SZ')}-snapshot-{args.rows}"

@@ -7,14 +7,10 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import shutil
-import signal
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 from bench.debezium.jars import connect_version, debezium_version, ensure_jars
@@ -23,7 +19,7 @@ from bench.debezium.workloads import Comparison, snapshot_workload, streaming_wo
 from bench.machine import describe_machine, load_average
 from bench.output import RESULTS_DIR
 from bench.run import utc_now
-from bench.session import Session
+from bench.session import Session, data_directory
 from sync.stack.kafka.jars import java_binary
 
 log = logging.getLogger("bench")
@@ -40,10 +36,6 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--results", type=Path, default=RESULTS_DIR, help="report directory")
     return parser.parse_args(argv)
-
-
-def _interrupt(signum: int, _frame: FrameType | None) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def compare(session: Session, jars: Path, args: argparse.Namespace) -> dict[str, Any]:
@@ -107,27 +99,17 @@ def write(results: dict[str, Any], directory: Path, stem: str) -> Path:
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    signal.signal(signal.SIGTERM, _interrupt)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
     stem = f"{utc_now().strftime('%Y%m%dT%H%M%SZ')}-debezium"
     jars = ensure_jars()  # before any server starts: a first fetch takes minutes
-    data_dir = Path(tempfile.mkdtemp(prefix="govsync-bench-debezium-"))
-    keep = args.keep
     try:
-        with Session(data_dir, broker="kafka") as session:
+        with (
+            data_directory("govsync-bench-debezium-", args.keep) as data_dir,
+            Session(data_dir, broker="kafka") as session,
+        ):
             results = compare(session, jars, args)
         report = write(results, args.results, stem)
     except KeyboardInterrupt:
-        log.warning("interrupted: every process the benchmark started has been stopped")
         return 130
-    except BaseException:
-        keep = True  # the processes' logs say what went wrong
-        raise
-    finally:
-        if keep:
-            log.info("the servers' data and logs are kept in %s", data_dir)
-        else:
-            shutil.rmtree(data_dir, ignore_errors=True)
     print(report.read_text())
     print(f"report: {report}")
     return 0
