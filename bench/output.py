@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 from bench.compare import broker_of, newest_by_broker
-from bench.plot import write_plot
 from bench.report import render
 
 RESULTS_DIR = Path(__file__).parent / "results"
@@ -22,6 +21,8 @@ def write_results(
     results: Mapping[str, Any], started: datetime, directory: Path = RESULTS_DIR
 ) -> Path:
     """Write the report, its plot and the results as JSON; returns the report's path."""
+    from bench.plot import write_plot  # matplotlib (the bench extra): only to draw the plot
+
     directory.mkdir(parents=True, exist_ok=True)
     stem = f"{started.strftime('%Y%m%dT%H%M%SZ')}-{broker_of(results)}"
     plot = directory / f"{stem}.png"
