@@ -12,7 +12,6 @@ import shutil
 import signal
 import tempfile
 import uuid
-from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType, TracebackType
@@ -87,7 +86,7 @@ class Session:
     def __enter__(self) -> Session:
         try:
             self.provider = EmbeddedProvider(self.data_dir / "stack", broker=self.broker_name)
-            self._watch_infrastructure(self.provider.federation.supervisor)
+            self._watch_infrastructure()
             self.sampler.watch("bench", os.getpid())  # its polls and probes cost CPU too
             self.sampler.start()
         except BaseException:
@@ -95,14 +94,17 @@ class Session:
             raise
         return self
 
-    def _watch_infrastructure(self, supervisor: Supervisor) -> None:
-        pids: dict[str, list[int]] = defaultdict(list)
-        for managed in supervisor.processes.values():
-            pids[managed.spec.role].append(managed.pid)
+    def _watch_infrastructure(self) -> None:
         for role, (name, tree) in INFRASTRUCTURE.items():
-            if not pids[role]:
+            pids = self.infrastructure_pids(role)
+            if not pids:
                 raise BenchError(f"the stack runs no {role} process")
-            self.sampler.watch(name, *pids[role], tree=tree)
+            self.sampler.watch(name, *pids, tree=tree)
+
+    def infrastructure_pids(self, role: str) -> list[int]:
+        """The stack's processes of ``role`` (``database``, ``broker``, ``registry``)."""
+        processes = self.stack.federation.supervisor.processes.values()
+        return [managed.pid for managed in processes if managed.spec.role == role]
 
     def __exit__(
         self,

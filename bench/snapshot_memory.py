@@ -87,22 +87,21 @@ def _follow(
     watched = {
         "connector": [psutil.Process(connector.pid)],
         "processor": [psutil.Process(processor.pid)],
-        "broker": [
-            psutil.Process(m.pid)
-            for m in session.stack.federation.supervisor.processes.values()
-            if m.spec.role == "broker"
-        ],
+        "broker": [psutil.Process(pid) for pid in session.infrastructure_pids("broker")],
     }
-    urls = {"produced": connector.spec.metrics_url, "applied": processor.spec.metrics_url}
+    counts = {  # sample name -> (metrics URL, metric)
+        "produced": (connector.spec.metrics_url, PRODUCED),
+        "applied": (processor.spec.metrics_url, APPLIED),
+    }
     started = time.perf_counter()
     samples: list[dict[str, float]] = []
     while True:
         session.check_alive()
         sample: dict[str, float] = {"t": round(time.perf_counter() - started, 1)}
-        for name, url in urls.items():
+        for name, (url, metric) in counts.items():
             assert url is not None
             try:
-                sample[name] = metric_total(url, PRODUCED if name == "produced" else APPLIED)
+                sample[name] = metric_total(url, metric)
             except OSError:
                 sample[name] = samples[-1][name] if samples else 0.0
         for role, processes in watched.items():

@@ -55,6 +55,7 @@ class RestrictionGuard:
         self._removed: frozenset[str] | None = None  # people whose rows are gone; None: none yet
         self._due = 0.0
         self._audit: psycopg.AsyncConnection[Any] | None = None  # kept between reads
+        self._register_found = False  # once there, the register stays
 
     @property
     def needed(self) -> bool:
@@ -90,10 +91,12 @@ class RestrictionGuard:
         if self._audit is None or self._audit.closed:
             self._audit = await psycopg.AsyncConnection.connect(self.audit_dsn, autocommit=True)
         conn = self._audit
-        exists = await conn.execute("SELECT to_regclass('govsync_audit.restriction')")
-        found = await exists.fetchone()
-        if found is None or found[0] is None:
-            return frozenset()
+        if not self._register_found:
+            exists = await conn.execute("SELECT to_regclass('govsync_audit.restriction')")
+            found = await exists.fetchone()
+            if found is None or found[0] is None:
+                return frozenset()
+            self._register_found = True
         cursor = await conn.execute(WITHHELD_QUERY, (self.agency,))
         return frozenset(str(row[0]) for row in await cursor.fetchall())
 
